@@ -1,0 +1,42 @@
+# Thin wrapper over CMake so that a fresh Debian machine needs only `make test`
+# or `make demo`. Every target first installs missing Debian packages.
+BUILD ?= build
+CMAKE_FLAGS ?=
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CTEST_FLAGS ?=
+
+.PHONY: all deps configure build test test-ops demo golden format clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD) $(CMAKE_FLAGS) >/dev/null
+
+build: configure
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Every test, under CTest.
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_FLAGS)
+
+# Only the op tests (kernels, gradient checks, PyTorch goldens).
+test-ops: build
+	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -L ops $(CTEST_FLAGS)
+
+# Until the trainer lands, the demo is the XOR example through the C API.
+demo: build
+	@$(BUILD)/example_xor
+
+# Regenerate the PyTorch golden files (needs Debian's python3-torch).
+golden:
+	@scripts/install-deps.sh --golden
+	@/usr/bin/python3 tests/golden/gen.py tests/golden
+
+format:
+	@clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	@rm -rf $(BUILD) build-*

@@ -1,0 +1,191 @@
+/*
+ * sinapsi/graph.h: the define-then-run computation graph and reverse-mode autodiff.
+ *
+ * A model is built once as a graph of nodes, then compiled, then run many times:
+ *
+ *     sn_graph *g = sn_graph_create(42);               // seed of the dropout stream
+ *     int x  = sn_input(g, "x", 2, (int64_t[]){4, 2}); // (N=4, 2) fed each step
+ *     int y  = sn_input(g, "y", 2, (int64_t[]){4, 1});
+ *     int w1 = sn_param(g, "0.weight", 2, (int64_t[]){8, 2});   // (out, in), torch layout
+ *     int b1 = sn_param(g, "0.bias", 1, (int64_t[]){8});
+ *     int h  = sn_tanh(g, sn_linear(g, x, w1, b1));
+ *     ...
+ *     int loss = sn_mse(g, out, y, SN_REDUCTION_MEAN);
+ *     if (sn_graph_compile(g) != SN_OK) puts(sn_last_error());
+ *     memcpy(sn_graph_value(g, x), batch, sizeof batch);
+ *     sn_graph_forward(g);                          // every node, in order
+ *     sn_graph_zero_grad(g);
+ *     sn_graph_backward(g, loss);                   // d loss / d every param
+ *     float *grads = sn_graph_grads(g, &n);          // parallel to sn_graph_params
+ *
+ * Nodes are ints. Building never fails loudly: a bad argument records an error
+ * in the graph, the builder returns SN_NONE, and every builder given SN_NONE
+ * returns SN_NONE, so a chain of calls can be checked once, at compile. Node ids
+ * are given in creation order, which is a topological order.
+ *
+ * sn_graph_compile infers and checks every shape (a mismatch is an error that
+ * names the node, before any compute), places all parameters in one block and
+ * their gradients in a parallel block, and plans one arena for the values,
+ * gradients and scratch of every other node. Forward and backward then run with
+ * no allocation. Pointers returned by sn_graph_value/grad stay valid until the
+ * graph is destroyed.
+ */
+#ifndef SINAPSI_GRAPH_H
+#define SINAPSI_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sinapsi/rng.h"
+#include "sinapsi/status.h"
+#include "sinapsi/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* "No node": an absent optional input (a Linear without bias) or a failed build. */
+#define SN_NONE (-1)
+
+typedef struct sn_graph sn_graph;
+
+/* Reductions of a loss over its elements, as PyTorch's reduction= argument. */
+typedef enum sn_reduction {
+    SN_REDUCTION_MEAN = 0, /* sum / number of terms (see each loss for the count) */
+    SN_REDUCTION_SUM = 1
+} sn_reduction;
+
+/* Attributes of a node; each op reads only its own fields. */
+typedef struct sn_op_attr {
+    int kernel[2];         /* pooling window (kh, kw) */
+    int stride[2];         /* conv/pool stride (sh, sw) */
+    int padding[2];        /* conv/pool zero padding (ph, pw) */
+    int count_include_pad; /* avgpool2d: divide by kh*kw even where padded (torch default 1) */
+    float negative_slope;  /* leaky_relu */
+    float p;               /* dropout probability of zeroing */
+    sn_reduction reduction;
+    sn_shape shape;        /* reshape target; one dim may be -1 (inferred) */
+} sn_op_attr;
+
+/* ---- life cycle ---- */
+
+/* Creates an empty graph whose dropout stream is seeded by (seed, SN_STREAM_DROPOUT).
+ * Returns NULL only when out of memory. The caller frees it with sn_graph_destroy. */
+sn_graph *sn_graph_create(uint64_t seed);
+void sn_graph_destroy(sn_graph *g);
+
+/* ---- leaves ---- */
+
+/* An input fed by the caller before each forward (data, targets). No gradient
+ * unless sn_graph_set_requires_grad is called on it before compile. */
+int sn_input(sn_graph *g, const char *name, int ndim, const int64_t *shape);
+
+/* A trainable parameter: its value lives in the parameter block, its gradient in
+ * the parallel gradient block. Values start at zero; initialise them after compile. */
+int sn_param(sn_graph *g, const char *name, int ndim, const int64_t *shape);
+
+/* Asks for the gradient of an input too (gradient checks, saliency). Before compile. */
+sn_status sn_graph_set_requires_grad(sn_graph *g, int node, int requires_grad);
+
+/* ---- ops (each records a node; shapes are checked at compile) ---- */
+
+/* y = x W^T + b. x (N, in), w (out, in) as torch.nn.Linear, b (out) or SN_NONE. */
+int sn_linear(sn_graph *g, int x, int w, int b);
+/* y = a + b with PyTorch broadcasting: shapes align from the right and each of b's
+ * (or a's) dims is 1 or equal, e.g. (N,C,H,W) + (C,1,1) or (N,F) + (F). */
+int sn_add(sn_graph *g, int a, int b);
+/* 2-D convolution (cross-correlation, as torch.nn.Conv2d with dilation 1, groups 1).
+ * x (N, C_in, H, W), w (C_out, C_in, kh, kw), b (C_out) or SN_NONE.
+ * y (N, C_out, (H + 2ph - kh)/sh + 1, (W + 2pw - kw)/sw + 1). */
+int sn_conv2d(sn_graph *g, int x, int w, int b, int sh, int sw, int ph, int pw);
+/* Max pooling, padding with -inf (torch.nn.MaxPool2d, ceil_mode=False).
+ * The gradient goes to the arg-max only; on ties to the first in row-major order. */
+int sn_maxpool2d(sn_graph *g, int x, int kh, int kw, int sh, int sw, int ph, int pw);
+/* Average pooling (torch.nn.AvgPool2d, ceil_mode=False); count_include_pad as torch. */
+int sn_avgpool2d(sn_graph *g, int x, int kh, int kw, int sh, int sw, int ph, int pw,
+                 int count_include_pad);
+/* (N, ...) -> (N, prod(...)), as torch.flatten(x, 1). */
+int sn_flatten(sn_graph *g, int x);
+/* Same data, new shape; one dim may be -1. */
+int sn_reshape(sn_graph *g, int x, int ndim, const int64_t *shape);
+int sn_relu(sn_graph *g, int x);
+int sn_leaky_relu(sn_graph *g, int x, float negative_slope);
+int sn_sigmoid(sn_graph *g, int x);
+int sn_tanh(sn_graph *g, int x);
+/* Softmax and log-softmax along dim 1 (classes), max-subtracted for stability. */
+int sn_softmax(sn_graph *g, int x);
+int sn_log_softmax(sn_graph *g, int x);
+/* Inverted dropout: in training, zero each element with probability p and scale
+ * the rest by 1/(1-p), the mask drawn from the graph's dropout stream; identity
+ * in evaluation mode. */
+int sn_dropout(sn_graph *g, int x, float p);
+/* Heaviside step of the perceptron: 1 where x >= 0, else 0. No gradient flows. */
+int sn_step(sn_graph *g, int x);
+
+/* ---- losses: scalar outputs ---- */
+
+/* mean or sum of (x - y)^2, as torch.nn.MSELoss. */
+int sn_mse(sn_graph *g, int x, int y, sn_reduction r);
+/* -(y log p + (1-y) log(1-p)), logs clamped at -100, as torch.nn.BCELoss. */
+int sn_bce(sn_graph *g, int p, int y, sn_reduction r);
+/* The stable form max(x,0) - x y + log(1 + exp(-|x|)), as torch.nn.BCEWithLogitsLoss. */
+int sn_bce_with_logits(sn_graph *g, int x, int y, sn_reduction r);
+/* -logp[n, target[n]]; logp (N, C), target (N) holding class indices as floats.
+ * Mean divides by N. As torch.nn.NLLLoss without weights. */
+int sn_nll(sn_graph *g, int logp, int target, sn_reduction r);
+/* nll(log_softmax(x), target) fused, as torch.nn.CrossEntropyLoss. */
+int sn_cross_entropy(sn_graph *g, int x, int target, sn_reduction r);
+
+/* ---- compile and run ---- */
+
+/* Infers shapes, lays out parameters and the arena. Returns the first error of
+ * building or inference, naming the node. Call once, before any run. */
+sn_status sn_graph_compile(sn_graph *g);
+
+/* Training mode (dropout active) or evaluation mode; training is the default. */
+void sn_graph_set_training(sn_graph *g, int training);
+
+/* Runs every node in creation order. Fails (SN_ERR_RANGE) on bad data such as a
+ * class label outside [0, C). */
+sn_status sn_graph_forward(sn_graph *g);
+
+/* Sets every parameter gradient (and requested input gradient) to zero. */
+void sn_graph_zero_grad(sn_graph *g);
+
+/* Back-propagates from a scalar node (seed 1), ADDING into parameter gradients.
+ * Must follow sn_graph_forward. */
+sn_status sn_graph_backward(sn_graph *g, int loss);
+
+/* As sn_graph_backward but from any node, with seed = d(objective)/d(node), a
+ * buffer of that node's element count. Used by gradient checks. */
+sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed);
+
+/* ---- access (after compile) ---- */
+
+/* Value / gradient buffer of a node, NULL if the node has none (a gradient of a
+ * node that needs none) or the graph is not compiled. Owned by the graph. */
+float *sn_graph_value(sn_graph *g, int node);
+float *sn_graph_grad(sn_graph *g, int node);
+/* Shape of a node (after compile), or NULL. */
+const sn_shape *sn_graph_shape(const sn_graph *g, int node);
+/* Name given to an input or a parameter, the op name otherwise ("conv2d"). */
+const char *sn_graph_node_name(const sn_graph *g, int node);
+int sn_graph_node_count(const sn_graph *g);
+
+/* The parameter block and the parallel gradient block (*count floats each). */
+float *sn_graph_params(sn_graph *g, size_t *count);
+float *sn_graph_grads(sn_graph *g, size_t *count);
+/* Parameters in creation order: index 0..n-1 -> node id. */
+int sn_graph_param_count(const sn_graph *g);
+int sn_graph_param_node(const sn_graph *g, int index);
+
+/* The dropout stream; save/restore its state by copying the struct. */
+sn_rng *sn_graph_rng(sn_graph *g);
+
+/* Bytes of the arena (values, gradients, scratch of all non-parameter nodes). */
+size_t sn_graph_arena_bytes(const sn_graph *g);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,33 @@
+/*
+ * sinapsi.h: the whole public API of sinapsi, a deep-learning library in C11.
+ *
+ *   sinapsi/status.h   status codes, sn_last_error()
+ *   sinapsi/tensor.h   shapes, float32 tensors
+ *   sinapsi/rng.h      seeded generators, one stream per purpose
+ *   sinapsi/graph.h    define-then-run graph, ops, losses, reverse-mode autodiff
+ *
+ * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
+ * SN_ (constants).
+ */
+#ifndef SINAPSI_H
+#define SINAPSI_H
+
+#include "sinapsi/status.h"
+#include "sinapsi/tensor.h"
+#include "sinapsi/rng.h"
+#include "sinapsi/graph.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The library version, "MAJOR.MINOR.PATCH". */
+const char *sn_version(void);
+
+/* The GEMM backend in use: "cblas" or "portable". */
+const char *sn_gemm_backend(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

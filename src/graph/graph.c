@@ -1,0 +1,417 @@
+/*
+ * The define-then-run graph: node storage, compile (shape inference, parameter
+ * block, arena plan), forward, and reverse-mode backward. The op kernels live in
+ * src/ops/, behind the sn_op table of src/ops/op.h.
+ */
+#include "graph/graph_internal.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SN_ALIGN 64
+
+struct sn_graph {
+    sn_node *nodes;
+    int n_nodes, cap_nodes;
+    int *param_ids; /* parameter node ids in creation order */
+    int n_params;
+
+    float *param_block, *grad_block; /* n_param_floats each */
+    size_t n_param_floats;
+
+    unsigned char *arena; /* values, gradients and scratch of non-parameter nodes */
+    size_t arena_bytes;
+    float *op_grads;      /* region of the arena with op-node gradients, zeroed per backward */
+    size_t op_grad_bytes;
+    float *input_grads;   /* region with requested input gradients, zeroed by zero_grad */
+    size_t input_grad_bytes;
+    unsigned char *on_path; /* n_nodes flags, scratch of backward */
+
+    sn_rng rng;
+    int training;
+    int compiled;
+    int forward_done;
+    sn_status build_status; /* first error recorded while building */
+    char build_message[512];
+};
+
+/* ---- building ---- */
+
+sn_graph *sn_graph_create(uint64_t seed) {
+    sn_graph *g = calloc(1, sizeof *g);
+    if (!g) {
+        sn_error(SN_ERR_NOMEM, "graph: out of memory");
+        return NULL;
+    }
+    sn_rng_seed(&g->rng, seed, SN_STREAM_DROPOUT);
+    g->training = 1;
+    return g;
+}
+
+void sn_graph_destroy(sn_graph *g) {
+    if (!g) return;
+    free(g->nodes);
+    free(g->param_ids);
+    free(g->param_block);
+    free(g->grad_block);
+    free(g->arena);
+    free(g->on_path);
+    free(g);
+}
+
+/* Keeps the first build error so that compile can report it. */
+static int build_fail(sn_graph *g, sn_status st) {
+    if (g->build_status == SN_OK) {
+        g->build_status = st;
+        snprintf(g->build_message, sizeof g->build_message, "%s", sn_last_error());
+    }
+    return SN_NONE;
+}
+
+static int new_node(sn_graph *g, sn_node_kind kind, const char *name) {
+    if (g->compiled)
+        return build_fail(g, sn_error(SN_ERR_STATE, "graph: cannot add nodes after compile"));
+    if (g->n_nodes == g->cap_nodes) {
+        int cap = g->cap_nodes ? 2 * g->cap_nodes : 32;
+        sn_node *nodes = realloc(g->nodes, (size_t)cap * sizeof *nodes);
+        if (!nodes) return build_fail(g, sn_error(SN_ERR_NOMEM, "graph: out of memory"));
+        g->nodes = nodes;
+        g->cap_nodes = cap;
+    }
+    sn_node *n = &g->nodes[g->n_nodes];
+    memset(n, 0, sizeof *n);
+    n->kind = kind;
+    for (int i = 0; i < SN_OP_MAX_IN; i++) n->in[i] = SN_NONE;
+    snprintf(n->name, sizeof n->name, "%s", name ? name : "");
+    return g->n_nodes++;
+}
+
+static int new_leaf(sn_graph *g, sn_node_kind kind, const char *name, int ndim,
+                    const int64_t *shape) {
+    if (!g) return SN_NONE;
+    sn_shape s;
+    sn_status st = sn_shape_make(&s, ndim, shape);
+    if (st != SN_OK) {
+        sn_error_prefix("%s '%s': ", kind == SN_NODE_PARAM ? "param" : "input", name ? name : "");
+        return build_fail(g, st);
+    }
+    int id = new_node(g, kind, name);
+    if (id == SN_NONE) return SN_NONE;
+    g->nodes[id].shape = s;
+    if (kind == SN_NODE_PARAM) {
+        int *ids = realloc(g->param_ids, (size_t)(g->n_params + 1) * sizeof *ids);
+        if (!ids) return build_fail(g, sn_error(SN_ERR_NOMEM, "graph: out of memory"));
+        g->param_ids = ids;
+        g->param_ids[g->n_params++] = id;
+        g->nodes[id].requires_grad = 1;
+    }
+    return id;
+}
+
+int sn_input(sn_graph *g, const char *name, int ndim, const int64_t *shape) {
+    return new_leaf(g, SN_NODE_INPUT, name, ndim, shape);
+}
+
+int sn_param(sn_graph *g, const char *name, int ndim, const int64_t *shape) {
+    return new_leaf(g, SN_NODE_PARAM, name, ndim, shape);
+}
+
+sn_status sn_graph_set_requires_grad(sn_graph *g, int node, int requires_grad) {
+    if (!g || node < 0 || node >= g->n_nodes)
+        return sn_error(SN_ERR_INVALID_ARG, "set_requires_grad: no node %d", node);
+    if (g->compiled) return sn_error(SN_ERR_STATE, "set_requires_grad: graph already compiled");
+    if (g->nodes[node].kind != SN_NODE_INPUT)
+        return sn_error(SN_ERR_INVALID_ARG, "set_requires_grad: node %d is not an input", node);
+    g->nodes[node].requires_grad = requires_grad != 0;
+    return SN_OK;
+}
+
+int sn_graph_add_op(sn_graph *g, const sn_op *op, int n_in, const int *in, unsigned optional_mask,
+                    const sn_op_attr *attr) {
+    if (!g) return SN_NONE;
+    for (int i = 0; i < n_in; i++) {
+        int absent_ok = (optional_mask >> i) & 1u;
+        if (in[i] == SN_NONE && absent_ok) continue;
+        if (in[i] == SN_NONE) {
+            /* An earlier builder failed and recorded why; keep that first error. */
+            if (g->build_status == SN_OK)
+                build_fail(g, sn_error(SN_ERR_INVALID_ARG, "%s: input %d is missing", op->name, i));
+            return SN_NONE;
+        }
+        if (in[i] < 0 || in[i] >= g->n_nodes)
+            return build_fail(g, sn_error(SN_ERR_INVALID_ARG, "%s: input %d is node %d, which "
+                                          "does not exist", op->name, i, in[i]));
+    }
+    int id = new_node(g, SN_NODE_OP, op->name);
+    if (id == SN_NONE) return SN_NONE;
+    sn_node *n = &g->nodes[id];
+    n->op = op;
+    n->io.n_in = n_in;
+    for (int i = 0; i < n_in; i++) {
+        n->in[i] = in[i];
+        n->io.has_in[i] = in[i] != SN_NONE;
+    }
+    if (attr) n->attr = *attr;
+    return id;
+}
+
+/* ---- compile ---- */
+
+static size_t align_up(size_t x) { return (x + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN; }
+
+/* Adds `bytes` (aligned) to a running offset, failing on overflow. */
+static sn_status reserve(size_t *offset, size_t bytes, size_t *at) {
+    size_t b = align_up(bytes);
+    if (b < bytes || *offset > SIZE_MAX - b) return sn_error(SN_ERR_NOMEM, "graph: arena too large");
+    *at = *offset;
+    *offset += b;
+    return SN_OK;
+}
+
+static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
+    for (int id = 0; id < g->n_nodes; id++) {
+        sn_node *n = &g->nodes[id];
+        work_sizes[id] = 0;
+        if (n->kind != SN_NODE_OP) continue;
+        int any_grad = 0;
+        for (int i = 0; i < n->io.n_in; i++) {
+            if (!n->io.has_in[i]) continue;
+            n->io.in_shape[i] = g->nodes[n->in[i]].shape;
+            any_grad |= g->nodes[n->in[i]].requires_grad;
+        }
+        n->io.attr = &n->attr;
+        sn_status st = n->op->infer(&n->io, &work_sizes[id]);
+        if (st != SN_OK) return sn_error_prefix("node %d (%s): ", id, n->op->name);
+        n->shape = n->io.out_shape;
+        n->requires_grad = any_grad && n->op->backward != NULL;
+    }
+    return SN_OK;
+}
+
+sn_status sn_graph_compile(sn_graph *g) {
+    if (!g) return sn_error(SN_ERR_INVALID_ARG, "compile: graph is NULL");
+    if (g->compiled) return sn_error(SN_ERR_STATE, "compile: graph already compiled");
+    if (g->build_status != SN_OK) return sn_error(g->build_status, "%s", g->build_message);
+    if (g->n_nodes == 0) return sn_error(SN_ERR_STATE, "compile: graph has no nodes");
+
+    size_t *work = calloc((size_t)g->n_nodes, sizeof *work);
+    size_t *value_at = calloc((size_t)g->n_nodes, sizeof *value_at);
+    size_t *grad_at = calloc((size_t)g->n_nodes, sizeof *grad_at);
+    size_t *work_at = calloc((size_t)g->n_nodes, sizeof *work_at);
+    g->on_path = calloc((size_t)g->n_nodes, 1);
+    sn_status st = SN_OK;
+    if (!work || !value_at || !grad_at || !work_at || !g->on_path) {
+        st = sn_error(SN_ERR_NOMEM, "compile: out of memory");
+        goto done;
+    }
+    if ((st = infer_shapes(g, work)) != SN_OK) goto done;
+
+    /* Parameter block: tensors packed back to back in creation order. */
+    size_t n_floats = 0;
+    for (int p = 0; p < g->n_params; p++)
+        n_floats += (size_t)sn_shape_numel(&g->nodes[g->param_ids[p]].shape);
+    g->n_param_floats = n_floats;
+    g->param_block = calloc(n_floats ? n_floats : 1, sizeof(float));
+    g->grad_block = calloc(n_floats ? n_floats : 1, sizeof(float));
+    if (!g->param_block || !g->grad_block) {
+        st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate %zu parameters", n_floats);
+        goto done;
+    }
+
+    /* Arena plan, in three regions: [values | op grads | input grads] followed by
+     * scratch, so that each gradient region is zeroed with one memset. */
+    size_t off = 0;
+    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
+        if (g->nodes[id].kind != SN_NODE_PARAM)
+            st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
+                         &value_at[id]);
+    size_t op_grad_start = off;
+    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
+        if (g->nodes[id].kind == SN_NODE_OP && g->nodes[id].requires_grad)
+            st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
+                         &grad_at[id]);
+    size_t input_grad_start = off;
+    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
+        if (g->nodes[id].kind == SN_NODE_INPUT && g->nodes[id].requires_grad)
+            st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
+                         &grad_at[id]);
+    size_t work_start = off;
+    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
+        if (work[id]) st = reserve(&off, work[id], &work_at[id]);
+    if (st != SN_OK) goto done;
+    g->arena_bytes = off;
+    g->arena = aligned_alloc(SN_ALIGN, off ? off : SN_ALIGN);
+    if (!g->arena) {
+        st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate an arena of %zu bytes", off);
+        goto done;
+    }
+    memset(g->arena, 0, off);
+    g->op_grads = (float *)(g->arena + op_grad_start);
+    g->op_grad_bytes = input_grad_start - op_grad_start;
+    g->input_grads = (float *)(g->arena + input_grad_start);
+    g->input_grad_bytes = work_start - input_grad_start;
+
+    /* Wire every buffer. */
+    size_t param_off = 0;
+    for (int id = 0; id < g->n_nodes; id++) {
+        sn_node *n = &g->nodes[id];
+        if (n->kind == SN_NODE_PARAM) {
+            n->value = g->param_block + param_off;
+            n->grad = g->grad_block + param_off;
+            param_off += (size_t)sn_shape_numel(&n->shape);
+            continue;
+        }
+        n->value = (float *)(g->arena + value_at[id]);
+        n->grad = n->requires_grad ? (float *)(g->arena + grad_at[id]) : NULL;
+    }
+    for (int id = 0; id < g->n_nodes; id++) {
+        sn_node *n = &g->nodes[id];
+        if (n->kind != SN_NODE_OP) continue;
+        for (int i = 0; i < n->io.n_in; i++) {
+            if (!n->io.has_in[i]) continue;
+            n->io.in[i] = g->nodes[n->in[i]].value;
+            n->io.din[i] = g->nodes[n->in[i]].grad;
+        }
+        n->io.out = n->value;
+        n->io.dout = n->grad;
+        n->io.work = work[id] ? g->arena + work_at[id] : NULL;
+        n->io.work_size = work[id];
+        n->io.rng = &g->rng;
+    }
+    g->compiled = 1;
+done:
+    free(work);
+    free(value_at);
+    free(grad_at);
+    free(work_at);
+    return st;
+}
+
+/* ---- run ---- */
+
+void sn_graph_set_training(sn_graph *g, int training) {
+    if (g) g->training = training != 0;
+}
+
+sn_status sn_graph_forward(sn_graph *g) {
+    if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "forward: graph is not compiled");
+    for (int id = 0; id < g->n_nodes; id++) {
+        sn_node *n = &g->nodes[id];
+        if (n->kind != SN_NODE_OP) continue;
+        n->io.training = g->training;
+        sn_status st = n->op->forward(&n->io);
+        if (st != SN_OK) {
+            g->forward_done = 0;
+            return sn_error_prefix("node %d (%s): ", id, n->op->name);
+        }
+    }
+    g->forward_done = 1;
+    return SN_OK;
+}
+
+void sn_graph_zero_grad(sn_graph *g) {
+    if (!g || !g->compiled) return;
+    memset(g->grad_block, 0, g->n_param_floats * sizeof(float));
+    memset(g->input_grads, 0, g->input_grad_bytes);
+}
+
+sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
+    if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "backward: graph is not compiled");
+    if (node < 0 || node >= g->n_nodes)
+        return sn_error(SN_ERR_INVALID_ARG, "backward: no node %d", node);
+    if (!seed) return sn_error(SN_ERR_INVALID_ARG, "backward: seed is NULL");
+    if (!g->forward_done) return sn_error(SN_ERR_STATE, "backward: run forward first");
+    sn_node *top = &g->nodes[node];
+    if (!top->requires_grad) return SN_OK; /* nothing trainable below this node */
+
+    /* Op-node gradients are per-step scratch: clear them, then seed. Parameter
+     * and input gradients accumulate across calls until sn_graph_zero_grad. */
+    memset(g->op_grads, 0, g->op_grad_bytes);
+    size_t numel = (size_t)sn_shape_numel(&top->shape);
+    for (size_t i = 0; i < numel; i++) top->grad[i] += seed[i];
+
+    /* Mark the ancestors of `node`; only they take part. */
+    memset(g->on_path, 0, (size_t)g->n_nodes);
+    g->on_path[node] = 1;
+    for (int id = node; id >= 0; id--) {
+        sn_node *n = &g->nodes[id];
+        if (!g->on_path[id] || n->kind != SN_NODE_OP) continue;
+        for (int i = 0; i < n->io.n_in; i++)
+            if (n->io.has_in[i]) g->on_path[n->in[i]] = 1;
+    }
+    /* Reverse creation order is a reverse topological order. */
+    for (int id = node; id >= 0; id--) {
+        sn_node *n = &g->nodes[id];
+        if (!g->on_path[id] || n->kind != SN_NODE_OP || !n->requires_grad) continue;
+        n->op->backward(&n->io);
+    }
+    return SN_OK;
+}
+
+sn_status sn_graph_backward(sn_graph *g, int loss) {
+    if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "backward: graph is not compiled");
+    if (loss < 0 || loss >= g->n_nodes)
+        return sn_error(SN_ERR_INVALID_ARG, "backward: no node %d", loss);
+    if (sn_shape_numel(&g->nodes[loss].shape) != 1) {
+        char buf[64];
+        return sn_error(SN_ERR_SHAPE, "backward: node %d (%s) has shape %s, not a scalar; use "
+                        "sn_graph_backward_from with a seed", loss, g->nodes[loss].name,
+                        sn_shape_format(&g->nodes[loss].shape, buf, sizeof buf));
+    }
+    const float one = 1.0f;
+    return sn_graph_backward_from(g, loss, &one);
+}
+
+/* ---- access ---- */
+
+static sn_node *node_at(const sn_graph *g, int node) {
+    if (!g || node < 0 || node >= g->n_nodes) return NULL;
+    return &g->nodes[node];
+}
+
+sn_node *sn_graph_node_at(sn_graph *g, int id) { return node_at(g, id); }
+
+float *sn_graph_value(sn_graph *g, int node) {
+    sn_node *n = node_at(g, node);
+    return n && g->compiled ? n->value : NULL;
+}
+
+float *sn_graph_grad(sn_graph *g, int node) {
+    sn_node *n = node_at(g, node);
+    return n && g->compiled ? n->grad : NULL;
+}
+
+const sn_shape *sn_graph_shape(const sn_graph *g, int node) {
+    sn_node *n = node_at(g, node);
+    return n && (g->compiled || n->kind != SN_NODE_OP) ? &n->shape : NULL;
+}
+
+const char *sn_graph_node_name(const sn_graph *g, int node) {
+    sn_node *n = node_at(g, node);
+    return n ? n->name : NULL;
+}
+
+int sn_graph_node_count(const sn_graph *g) { return g ? g->n_nodes : 0; }
+
+float *sn_graph_params(sn_graph *g, size_t *count) {
+    if (count) *count = g && g->compiled ? g->n_param_floats : 0;
+    return g && g->compiled ? g->param_block : NULL;
+}
+
+float *sn_graph_grads(sn_graph *g, size_t *count) {
+    if (count) *count = g && g->compiled ? g->n_param_floats : 0;
+    return g && g->compiled ? g->grad_block : NULL;
+}
+
+int sn_graph_param_count(const sn_graph *g) { return g ? g->n_params : 0; }
+
+int sn_graph_param_node(const sn_graph *g, int index) {
+    if (!g || index < 0 || index >= g->n_params) return SN_NONE;
+    return g->param_ids[index];
+}
+
+sn_rng *sn_graph_rng(sn_graph *g) { return g ? &g->rng : NULL; }
+
+size_t sn_graph_arena_bytes(const sn_graph *g) { return g ? g->arena_bytes : 0; }

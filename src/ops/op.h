@@ -1,0 +1,61 @@
+/*
+ * src/ops/op.h: the contract between the graph and an op.
+ *
+ * An op is a table of three functions over raw float buffers:
+ *   infer     checks the input shapes and attributes, sets the output shape and
+ *             the bytes of scratch ("work") the op needs; no compute. Errors are
+ *             recorded with sn_error(SN_ERR_SHAPE, "conv2d: ...") and the graph
+ *             prefixes them with the node.
+ *   forward   out = f(in...). May fail on bad data (an out-of-range class
+ *             label), never on shapes: infer has checked those.
+ *   backward  din[i] += (d out / d in[i])^T dout for every i with din[i] != NULL.
+ *             Backward ACCUMULATES (+=): a value used twice gets both
+ *             contributions; zeroing is the graph's separate step. NULL for
+ *             ops with no gradient (step): no gradient flows through them.
+ * The graph owns every buffer: out, dout, din and work are planned in its arena
+ * at compile time, so no op allocates memory in forward or backward. The work
+ * buffer persists from forward to backward of the same step (conv2d keeps its
+ * im2col matrix there, maxpool its arg-max indices, dropout its mask).
+ */
+#ifndef SN_OPS_OP_H
+#define SN_OPS_OP_H
+
+#include <stddef.h>
+
+#include "core/error.h"
+#include "sinapsi/graph.h"
+#include "sinapsi/rng.h"
+#include "sinapsi/tensor.h"
+
+#define SN_OP_MAX_IN 3
+
+typedef struct sn_op_io {
+    int n_in;                          /* number of input slots of this node */
+    int has_in[SN_OP_MAX_IN];          /* 0 for an absent optional input (no bias) */
+    sn_shape in_shape[SN_OP_MAX_IN];
+    const float *in[SN_OP_MAX_IN];     /* input values (NULL during infer) */
+    float *din[SN_OP_MAX_IN];          /* input gradients, or NULL: none needed */
+    sn_shape out_shape;                /* set by infer */
+    float *out;                        /* output value */
+    const float *dout;                 /* gradient of the output (backward only) */
+    void *work;                        /* scratch of work_size bytes, 64-byte aligned */
+    size_t work_size;
+    const sn_op_attr *attr;            /* the node's attributes */
+    sn_rng *rng;                       /* the graph's dropout stream */
+    int training;                      /* 1 in training mode, 0 in evaluation */
+} sn_op_io;
+
+typedef struct sn_op {
+    const char *name;                  /* torch-like name: "conv2d", "cross_entropy" */
+    sn_status (*infer)(sn_op_io *io, size_t *work_size);
+    sn_status (*forward)(sn_op_io *io);
+    void (*backward)(sn_op_io *io);
+} sn_op;
+
+/* The op table: one entry per op, defined in each op's own file. */
+extern const sn_op sn_op_linear, sn_op_add, sn_op_conv2d, sn_op_maxpool2d, sn_op_avgpool2d,
+    sn_op_reshape, sn_op_relu, sn_op_leaky_relu, sn_op_sigmoid, sn_op_tanh, sn_op_softmax,
+    sn_op_log_softmax, sn_op_dropout, sn_op_step, sn_op_mse, sn_op_bce, sn_op_bce_with_logits,
+    sn_op_nll, sn_op_cross_entropy;
+
+#endif

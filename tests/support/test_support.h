@@ -1,0 +1,21 @@
+/* Shared helpers of the tests: cmocka includes and small assertions. */
+#ifndef SN_TEST_SUPPORT_H
+#define SN_TEST_SUPPORT_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sinapsi/sinapsi.h"
+
+/* Fails the test with sn_last_error() when st is not SN_OK. */
+#define SN_ASSERT_OK(expr)                                                                   \
+    do {                                                                                     \
+        sn_status st_ = (expr);                                                              \
+        if (st_ != SN_OK) fail_msg("%s -> %s: %s", #expr, sn_status_string(st_),              \
+                                   sn_last_error());                                          \
+    } while (0)
+
+#endif
