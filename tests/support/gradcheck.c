@@ -17,6 +17,9 @@ sn_gradcheck_opts sn_gradcheck_defaults(void) {
 
 static const sn_op *perturbed_original; /* the op whose backward is wrapped */
 
+/* The other negative control: a backward that forgets to accumulate anything. */
+static void dropped_backward(sn_op_io *io) { (void)io; }
+
 /* Runs the real backward, then corrupts the largest-magnitude element of each
  * input gradient it produced by 10% plus a small constant: the kind of slip
  * (one wrong index, one missing term) the check exists to catch. */
@@ -92,7 +95,7 @@ int sn_gradcheck(sn_graph *g, int out, const sn_gradcheck_opts *opts, sn_gradche
     if (victim) {
         perturbed_original = victim->op;
         wrapped = *victim->op;
-        wrapped.backward = perturbed_backward;
+        wrapped.backward = o.perturb_zero ? dropped_backward : perturbed_backward;
         victim->op = &wrapped;
     }
     *sn_graph_rng(g) = rng0;

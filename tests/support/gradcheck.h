@@ -25,6 +25,7 @@ typedef struct sn_gradcheck_opts {
     uint64_t seed;       /* seed of the weights r */
     int perturb_node;    /* negative control: this op node's backward is corrupted
                             (SN_NONE for the real check) */
+    int perturb_zero;    /* with perturb_node: its backward adds nothing at all */
 } sn_gradcheck_opts;
 
 typedef struct sn_gradcheck_result {

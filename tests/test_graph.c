@@ -1,0 +1,182 @@
+/*
+ * The graph: build errors reported at compile, shape inference before compute,
+ * parameter/gradient blocks, accumulation, DAGs (a value used twice, a residual
+ * add) checked by finite differences, and misuse returning errors.
+ */
+#include "support/gradcheck.h"
+#include "support/test_support.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void fill(sn_graph *g, int node, uint64_t seed) {
+    sn_rng r;
+    sn_rng_seed(&r, seed, 11);
+    float *v = sn_graph_value(g, node);
+    int64_t n = sn_shape_numel(sn_graph_shape(g, node));
+    for (int64_t i = 0; i < n; i++) v[i] = 2.0f * sn_rng_uniform(&r) - 1.0f;
+}
+
+static void test_shape_error_names_node_before_compute(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(0);
+    int x = sn_input(g, "x", 2, (int64_t[]){4, 5});
+    int w = sn_param(g, "0.weight", 2, (int64_t[]){3, 6});
+    int y = sn_linear(g, x, w, SN_NONE);
+    assert_int_equal(y, 2);
+    assert_int_equal(sn_graph_compile(g), SN_ERR_SHAPE);
+    assert_non_null(strstr(sn_last_error(), "node 2 (linear)"));
+    assert_non_null(strstr(sn_last_error(), "5 features"));
+    /* Nothing ran and nothing can run. */
+    assert_null(sn_graph_value(g, y));
+    assert_int_equal(sn_graph_forward(g), SN_ERR_STATE);
+    sn_graph_destroy(g);
+}
+
+static void test_build_errors_surface_at_compile(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(0);
+    int x = sn_input(g, "x", 2, (int64_t[]){4, 0}); /* bad size */
+    assert_int_equal(x, SN_NONE);
+    int w = sn_param(g, "w", 2, (int64_t[]){3, 4});
+    int y = sn_relu(g, sn_linear(g, x, w, SN_NONE)); /* chain through the failure */
+    assert_int_equal(y, SN_NONE);
+    assert_int_equal(sn_linear(g, 99, w, SN_NONE), SN_NONE);
+    assert_int_equal(sn_graph_compile(g), SN_ERR_SHAPE);
+    /* The first error is the one reported, naming the leaf. */
+    assert_non_null(strstr(sn_last_error(), "input 'x'"));
+    sn_graph_destroy(g);
+
+    g = sn_graph_create(0);
+    assert_int_equal(sn_linear(g, 5, 6, SN_NONE), SN_NONE);
+    assert_int_equal(sn_graph_compile(g), SN_ERR_INVALID_ARG);
+    assert_non_null(strstr(sn_last_error(), "does not exist"));
+    sn_graph_destroy(g);
+
+    /* Misuse after compile. */
+    g = sn_graph_create(0);
+    x = sn_input(g, "x", 2, (int64_t[]){1, 2});
+    w = sn_param(g, "w", 2, (int64_t[]){1, 2});
+    y = sn_linear(g, x, w, SN_NONE);
+    SN_ASSERT_OK(sn_graph_compile(g));
+    assert_int_equal(sn_graph_compile(g), SN_ERR_STATE);
+    assert_int_equal(sn_graph_backward(g, y), SN_ERR_STATE); /* no forward yet */
+    assert_int_equal(sn_input(g, "late", 1, (int64_t[]){1}), SN_NONE);
+    assert_int_equal(sn_graph_set_requires_grad(g, x, 1), SN_ERR_STATE);
+    assert_int_equal(sn_graph_backward(g, 42), SN_ERR_INVALID_ARG);
+    sn_graph_destroy(g);
+    sn_graph_destroy(NULL);
+    assert_int_equal(sn_graph_compile(NULL), SN_ERR_INVALID_ARG);
+}
+
+static void test_param_block_and_accumulation(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(0);
+    int x = sn_input(g, "x", 2, (int64_t[]){3, 4});
+    int w = sn_param(g, "0.weight", 2, (int64_t[]){2, 4});
+    int b = sn_param(g, "0.bias", 1, (int64_t[]){2});
+    int y = sn_linear(g, x, w, b);
+    int t = sn_input(g, "t", 2, (int64_t[]){3, 2});
+    int loss = sn_mse(g, y, t, SN_REDUCTION_SUM);
+    SN_ASSERT_OK(sn_graph_compile(g));
+    size_t n_params = 0, n_grads = 0;
+    float *params = sn_graph_params(g, &n_params);
+    float *grads = sn_graph_grads(g, &n_grads);
+    assert_int_equal(n_params, 10);
+    assert_int_equal(n_grads, 10);
+    /* Per-tensor views into the blocks, in creation order. */
+    assert_ptr_equal(sn_graph_value(g, w), params);
+    assert_ptr_equal(sn_graph_value(g, b), params + 8);
+    assert_ptr_equal(sn_graph_grad(g, b), grads + 8);
+    assert_int_equal(sn_graph_param_count(g), 2);
+    assert_int_equal(sn_graph_param_node(g, 1), b);
+    assert_string_equal(sn_graph_node_name(g, w), "0.weight");
+    assert_null(sn_graph_grad(g, x)); /* an input without requires_grad */
+    fill(g, x, 1);
+    fill(g, w, 2);
+    fill(g, b, 3);
+    fill(g, t, 4);
+    SN_ASSERT_OK(sn_graph_forward(g));
+    sn_graph_zero_grad(g);
+    SN_ASSERT_OK(sn_graph_backward(g, loss));
+    float once[10];
+    memcpy(once, grads, sizeof once);
+    /* A second backward ADDS: gradients double; zero_grad clears. */
+    SN_ASSERT_OK(sn_graph_backward(g, loss));
+    for (int i = 0; i < 10; i++) assert_float_equal(grads[i], 2 * once[i], 1e-6);
+    sn_graph_zero_grad(g);
+    for (int i = 0; i < 10; i++) assert_true(grads[i] == 0.0f);
+    /* Non-scalar backward needs a seed. */
+    assert_int_equal(sn_graph_backward(g, y), SN_ERR_SHAPE);
+    sn_graph_destroy(g);
+}
+
+/* y = W x used twice (y + y) and a residual block out = relu(W2 h) + h: every
+ * path's contribution must be summed. Checked by finite differences. */
+static void test_dag_value_used_twice_and_residual(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(0);
+    int x = sn_input(g, "x", 2, (int64_t[]){3, 5});
+    sn_graph_set_requires_grad(g, x, 1);
+    int w1 = sn_param(g, "w1", 2, (int64_t[]){5, 5});
+    int w2 = sn_param(g, "w2", 2, (int64_t[]){5, 5});
+    int b2 = sn_param(g, "b2", 1, (int64_t[]){5});
+    int h = sn_linear(g, x, w1, SN_NONE);
+    int twice = sn_add(g, h, h);
+    int block = sn_tanh(g, sn_linear(g, twice, w2, b2));
+    int out = sn_add(g, block, twice); /* residual */
+    int again = sn_add(g, out, x);     /* the input used twice too */
+    SN_ASSERT_OK(sn_graph_compile(g));
+    fill(g, x, 5);
+    fill(g, w1, 6);
+    fill(g, w2, 7);
+    fill(g, b2, 8);
+    sn_gradcheck_result res;
+    sn_gradcheck_opts opts = sn_gradcheck_defaults();
+    int ok = sn_gradcheck(g, again, &opts, &res);
+    printf("DAG: checked %d, max err %.2e %s\n", res.checked, res.max_abs_err, res.worst);
+    assert_true(ok);
+    /* Dropping one path's gradient (the first add) must be caught. */
+    opts.perturb_node = twice;
+    opts.perturb_zero = 1;
+    assert_false(sn_gradcheck(g, again, &opts, &res));
+    sn_graph_destroy(g);
+}
+
+/* Only ancestors of the loss are differentiated; a side branch is left alone. */
+static void test_backward_follows_only_the_loss(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(0);
+    int x = sn_input(g, "x", 2, (int64_t[]){2, 3});
+    int w = sn_param(g, "w", 2, (int64_t[]){1, 3});
+    int v = sn_param(g, "v", 2, (int64_t[]){4, 3});
+    int t = sn_input(g, "t", 2, (int64_t[]){2, 1});
+    int y = sn_linear(g, x, w, SN_NONE);
+    int side = sn_linear(g, x, v, SN_NONE);
+    (void)side;
+    int loss = sn_mse(g, y, t, SN_REDUCTION_MEAN);
+    SN_ASSERT_OK(sn_graph_compile(g));
+    fill(g, x, 1);
+    fill(g, w, 2);
+    fill(g, v, 3);
+    SN_ASSERT_OK(sn_graph_forward(g));
+    sn_graph_zero_grad(g);
+    SN_ASSERT_OK(sn_graph_backward(g, loss));
+    const float *gv = sn_graph_grad(g, v), *gw = sn_graph_grad(g, w);
+    for (int i = 0; i < 12; i++) assert_true(gv[i] == 0.0f);
+    float norm = 0;
+    for (int i = 0; i < 3; i++) norm += gw[i] * gw[i];
+    assert_true(norm > 0);
+    sn_graph_destroy(g);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape_error_names_node_before_compute),
+        cmocka_unit_test(test_build_errors_surface_at_compile),
+        cmocka_unit_test(test_param_block_and_accumulation),
+        cmocka_unit_test(test_dag_value_used_twice_and_residual),
+        cmocka_unit_test(test_backward_follows_only_the_loss),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
