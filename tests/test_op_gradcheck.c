@@ -180,7 +180,7 @@ static const gc_case cases[] = {
     {"flatten 2x3x4x5", 1, {IN(2, 3, 4, 5)}, op_flatten},
     {"flatten 1x7", 1, {IN(1, 7)}, op_flatten},
     {"reshape 6x4->3x8", 1, {IN(6, 4)}, op_reshape, 3, 8},
-    {"relu 1x1", 1, {IN(1, 1)}, op_relu},
+    {"relu 1x5", 1, {IN(1, 5)}, op_relu},
     {"relu 3x7", 1, {IN(3, 7)}, op_relu},
     {"relu 2x3x4x5", 1, {IN(2, 3, 4, 5)}, op_relu},
     {"leaky_relu 1x1", 1, {IN(1, 1)}, op_leaky, .x = 0.1f},

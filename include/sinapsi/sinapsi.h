@@ -5,6 +5,7 @@
  *   sinapsi/tensor.h   shapes, float32 tensors
  *   sinapsi/rng.h      seeded generators, one stream per purpose
  *   sinapsi/graph.h    define-then-run graph, ops, losses, reverse-mode autodiff
+ *   sinapsi/safetensors.h  reading and writing safetensors files
  *
  * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
  * SN_ (constants).
@@ -16,6 +17,7 @@
 #include "sinapsi/tensor.h"
 #include "sinapsi/rng.h"
 #include "sinapsi/graph.h"
+#include "sinapsi/safetensors.h"
 
 #ifdef __cplusplus
 extern "C" {

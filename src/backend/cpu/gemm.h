@@ -18,7 +18,7 @@ void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
 void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
-/* "cblas (OpenBLAS 0.3.21 ...)" or "portable" for --version and benchmarks. */
+/* "cblas" or "portable", for --version and benchmarks. */
 const char *sn_sgemm_backend(void);
 
 #endif

@@ -1,0 +1,104 @@
+/*
+ * Elementwise activations, one mechanism for all of them: an infer that keeps
+ * the shape, a forward and a backward that each switch once on the kind and run
+ * one simple loop (vectorisable: no call through a pointer per element).
+ *   x (any)   y (same shape)
+ * Formulas as torch (torch.nn.functional; backward as ATen's kernels):
+ *   relu        y = max(x, 0)              dx += x > 0 ? dy : 0  (threshold_backward:
+ *                                                                 gradient 0 at x == 0)
+ *   leaky_relu  y = x > 0 ? x : s x        dx += x > 0 ? dy : s dy
+ *   sigmoid     y = 1 / (1 + e^-x)         dx += dy (1 - y) y    (sigmoid_backward, from y)
+ *   tanh        y = tanh x                 dx += dy (1 - y^2)    (tanh_backward, from y)
+ *   step        y = x >= 0 ? 1 : 0         no backward: no gradient flows (perceptron)
+ * Everything is computed in float, as torch does for float32 on CPU.
+ */
+#include "ops/op.h"
+
+#include <math.h>
+
+#include "ops/softmax.h"
+
+typedef enum activation { ACT_RELU, ACT_LEAKY_RELU, ACT_SIGMOID, ACT_TANH, ACT_STEP } activation;
+
+static sn_status activation_infer(sn_op_io *io, size_t *work_size) {
+    *work_size = 0;
+    io->out_shape = io->in_shape[0];
+    return SN_OK;
+}
+
+static void activation_forward(sn_op_io *io, activation kind) {
+    const int64_t n = sn_shape_numel(&io->out_shape);
+    const float *x = io->in[0]; /* (n) */
+    float *y = io->out;         /* (n) */
+    const float slope = io->attr->negative_slope;
+    switch (kind) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++)
+            y[i] = x[i] < 0.0f ? 0.0f : x[i]; /* NaN propagates, as torch */
+        break;
+    case ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * slope;
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) y[i] = sn_sigmoid_stable(x[i]);
+        break;
+    case ACT_TANH:
+        for (int64_t i = 0; i < n; i++) y[i] = tanhf(x[i]);
+        break;
+    case ACT_STEP:
+        for (int64_t i = 0; i < n; i++) y[i] = x[i] >= 0.0f ? 1.0f : 0.0f;
+        break;
+    }
+}
+
+static void activation_backward(sn_op_io *io, activation kind) {
+    const int64_t n = sn_shape_numel(&io->out_shape);
+    const float *x = io->in[0], *y = io->out, *dy = io->dout; /* (n) each */
+    float *dx = io->din[0];                                   /* (n) */
+    const float slope = io->attr->negative_slope;
+    if (!dx) return;
+    switch (kind) {
+    case ACT_RELU:
+        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case ACT_LEAKY_RELU:
+        for (int64_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : dy[i] * slope;
+        break;
+    case ACT_SIGMOID:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i]) * y[i];
+        break;
+    case ACT_TANH:
+        for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+        break;
+    case ACT_STEP: /* not differentiable: the op table has no backward */
+        break;
+    }
+}
+
+/* The op-table entries: thin wrappers that fix the kind. */
+#define ACTIVATION_FORWARD(name, kind)                                                             \
+    static sn_status name##_forward(sn_op_io *io) {                                                \
+        activation_forward(io, kind);                                                              \
+        return SN_OK;                                                                              \
+    }
+#define ACTIVATION_BACKWARD(name, kind)                                                            \
+    static void name##_backward(sn_op_io *io) {                                                    \
+        activation_backward(io, kind);                                                             \
+    }
+
+ACTIVATION_FORWARD(relu, ACT_RELU)
+ACTIVATION_FORWARD(leaky_relu, ACT_LEAKY_RELU)
+ACTIVATION_FORWARD(sigmoid, ACT_SIGMOID)
+ACTIVATION_FORWARD(tanh, ACT_TANH)
+ACTIVATION_FORWARD(step, ACT_STEP)
+ACTIVATION_BACKWARD(relu, ACT_RELU)
+ACTIVATION_BACKWARD(leaky_relu, ACT_LEAKY_RELU)
+ACTIVATION_BACKWARD(sigmoid, ACT_SIGMOID)
+ACTIVATION_BACKWARD(tanh, ACT_TANH)
+
+const sn_op sn_op_relu = {"relu", activation_infer, relu_forward, relu_backward};
+const sn_op sn_op_leaky_relu = {"leaky_relu", activation_infer, leaky_relu_forward,
+                                leaky_relu_backward};
+const sn_op sn_op_sigmoid = {"sigmoid", activation_infer, sigmoid_forward, sigmoid_backward};
+const sn_op sn_op_tanh = {"tanh", activation_infer, tanh_forward, tanh_backward};
+const sn_op sn_op_step = {"step", activation_infer, step_forward, NULL};

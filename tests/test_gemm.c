@@ -1,0 +1,209 @@
+/*
+ * The GEMM seam: sn_sgemm_portable and sn_sgemm (CBLAS or the same portable
+ * kernel) against a naive double-precision reference, over shapes that hit
+ * every edge of the blocking (1x1x1, odd sizes, sizes just past a tile or a K
+ * slice), all four transpose combinations, several alpha/beta, and leading
+ * dimensions longer than the rows. An element passes when
+ *     |c - ref| <= (k + 4) eps (|alpha| sum_p |a_ip b_pj| + |beta c0_ij|)
+ * the classical bound for a float sum of k products plus the alpha/beta
+ * roundings. Padding of A and B between rows holds NaN (it must never be read),
+ * padding of C a sentinel (it must never be written), and beta = 0 runs over a
+ * C full of NaN (BLAS: C is then not read).
+ */
+#include "support/test_support.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "backend/cpu/gemm.h"
+
+typedef void (*gemm_fn)(int, int, int, int, int, float, const float *, int, const float *, int,
+                        float, float *, int);
+
+typedef struct gemm_case {
+    int m, n, k;
+    float alpha, beta;
+    int pad; /* extra floats at the end of every row of A, B and C */
+} gemm_case;
+
+static const gemm_case cases[] = {
+    {1, 1, 1, 1.0f, 0.0f, 0},      {1, 1, 1, -2.5f, 0.5f, 3},      {7, 13, 5, 1.0f, 0.0f, 0},
+    {7, 13, 5, 0.5f, 1.0f, 2},     {2, 3, 4, 1.0f, -1.0f, 1},      {4, 16, 1, 1.0f, 0.0f, 0},
+    {5, 17, 300, 1.0f, 0.0f, 0},   {5, 17, 300, -1.0f, 2.0f, 5},   {65, 257, 3, 1.0f, 0.25f, 0},
+    {257, 129, 65, 1.0f, 0.0f, 0}, {257, 129, 65, 0.75f, 1.0f, 7}, {64, 256, 256, 1.0f, 0.0f, 0},
+    {1, 300, 7, 1.0f, 1.0f, 1},    {300, 1, 7, 2.0f, 0.0f, 1},     {33, 31, 513, 1.0f, 0.5f, 2},
+    {6, 4000, 75, 1.0f, 0.0f, 0},
+};
+
+static float *random_floats(sn_rng *rng, size_t count) {
+    float *v = malloc(count * sizeof *v);
+    assert_non_null(v);
+    for (size_t i = 0; i < count; i++) v[i] = 2.0f * sn_rng_uniform(rng) - 1.0f;
+    return v;
+}
+
+/* Stores op(X) (rows, cols) with row stride cols + pad, NaN in the padding. */
+static float *stored_operand(sn_rng *rng, int trans, int rows, int cols, int pad, int *ld) {
+    const int stored_rows = trans ? cols : rows, stored_cols = trans ? rows : cols;
+    *ld = stored_cols + pad;
+    float *x = random_floats(rng, (size_t)stored_rows * (size_t)*ld);
+    for (int r = 0; r < stored_rows; r++)
+        for (int c = stored_cols; c < *ld; c++) x[(size_t)r * *ld + c] = NAN;
+    return x;
+}
+
+static double element(const float *x, int ld, int trans, int r, int c) {
+    return trans ? x[(size_t)c * ld + r] : x[(size_t)r * ld + c];
+}
+
+typedef struct gemm_stats {
+    double max_abs_err;
+    double max_ratio; /* error / allowed bound, < 1 passes */
+    int checked;
+} gemm_stats;
+
+/* Runs one case through `gemm` and compares it with the double reference. */
+static void check_case(gemm_fn gemm, const gemm_case *gc, int ta, int tb, int nan_c, sn_rng *rng,
+                       gemm_stats *stats) {
+    int lda, ldb;
+    const int ldc = gc->n + gc->pad;
+    float *a = stored_operand(rng, ta, gc->m, gc->k, gc->pad, &lda);
+    float *b = stored_operand(rng, tb, gc->k, gc->n, gc->pad, &ldb);
+    float *c = random_floats(rng, (size_t)gc->m * ldc);
+    for (int i = 0; i < gc->m; i++)
+        for (int j = 0; j < ldc; j++)
+            if (j >= gc->n)
+                c[(size_t)i * ldc + j] = 12345.0f; /* must stay */
+            else if (nan_c)
+                c[(size_t)i * ldc + j] = NAN;
+    float *c0 = malloc((size_t)gc->m * ldc * sizeof *c0);
+    assert_non_null(c0);
+    memcpy(c0, c, (size_t)gc->m * ldc * sizeof *c0);
+
+    gemm(ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, c, ldc);
+
+    for (int i = 0; i < gc->m; i++) {
+        for (int j = 0; j < gc->n; j++) {
+            double dot = 0.0, dot_abs = 0.0;
+            for (int p = 0; p < gc->k; p++) {
+                const double prod = element(a, lda, ta, i, p) * element(b, ldb, tb, p, j);
+                dot += prod;
+                dot_abs += fabs(prod);
+            }
+            const double old = c0[(size_t)i * ldc + j];
+            const double ref = gc->alpha * dot + (gc->beta == 0.0f ? 0.0 : gc->beta * old);
+            const double scale =
+                fabs(gc->alpha) * dot_abs + (gc->beta == 0.0f ? 0.0 : fabs(gc->beta * old));
+            const double bound = (gc->k + 4) * (double)FLT_EPSILON * scale + 1e-30;
+            const double got = c[(size_t)i * ldc + j], err = fabs(got - ref);
+            if (!(err <= bound))
+                fail_msg("%dx%dx%d ta=%d tb=%d alpha=%g beta=%g pad=%d: C[%d][%d] = %.9g, "
+                         "reference %.9g (bound %.3g)",
+                         gc->m, gc->n, gc->k, ta, tb, gc->alpha, gc->beta, gc->pad, i, j, got, ref,
+                         bound);
+            if (err > stats->max_abs_err) stats->max_abs_err = err;
+            if (err / bound > stats->max_ratio) stats->max_ratio = err / bound;
+            stats->checked++;
+        }
+        for (int j = gc->n; j < ldc; j++)
+            if (c[(size_t)i * ldc + j] != 12345.0f)
+                fail_msg("%dx%dx%d: padding C[%d][%d] was written", gc->m, gc->n, gc->k, i, j);
+    }
+    free(a);
+    free(b);
+    free(c);
+    free(c0);
+}
+
+static void check_all(gemm_fn gemm, const char *label) {
+    sn_rng rng;
+    sn_rng_seed(&rng, 11, 0);
+    gemm_stats stats = {0};
+    int runs = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        for (int t = 0; t < 4; t++) {
+            check_case(gemm, &cases[i], t & 1, t >> 1, 0, &rng, &stats);
+            runs++;
+            if (cases[i].beta == 0.0f) {
+                check_case(gemm, &cases[i], t & 1, t >> 1, 1, &rng, &stats);
+                runs++;
+            }
+        }
+    printf("%s: %d products, %d elements, largest |difference| %.3g (%.3f of the bound)\n", label,
+           runs, stats.checked, stats.max_abs_err, stats.max_ratio);
+}
+
+static void test_portable_matches_reference(void **state) {
+    (void)state;
+    check_all(sn_sgemm_portable, "sn_sgemm_portable");
+}
+
+static void test_seam_matches_reference(void **state) {
+    (void)state;
+    char label[64];
+    snprintf(label, sizeof label, "sn_sgemm (%s)", sn_sgemm_backend());
+    check_all(sn_sgemm, label);
+}
+
+static void test_backend_name(void **state) {
+    (void)state;
+    const char *name = sn_sgemm_backend();
+    assert_true(strcmp(name, "cblas") == 0 || strcmp(name, "portable") == 0);
+}
+
+/* alpha = 0 or k = 0: C = beta C, A and B never read (NULL here), as in BLAS. */
+static void test_degenerate_sizes(void **state) {
+    (void)state;
+    float c[6] = {1, 2, 3, 4, 5, NAN};
+    sn_sgemm_portable(0, 0, 2, 3, 0, 1.0f, NULL, 1, NULL, 3, 2.0f, c, 3);
+    for (int i = 0; i < 5; i++) assert_float_equal(c[i], 2.0f * (float)(i + 1), 0.0f);
+    sn_sgemm_portable(1, 1, 2, 3, 4, 0.0f, NULL, 2, NULL, 4, 0.0f, c, 3);
+    /* The NaN in c[5] is overwritten, not propagated. */
+    for (int i = 0; i < 6; i++) assert_float_equal(c[i], 0.0f, 0.0f);
+    sn_sgemm_portable(0, 0, 0, 3, 4, 1.0f, NULL, 4, NULL, 3, 0.0f, NULL, 3); /* m = 0: no-op */
+}
+
+/* The sum order depends on the K slicing only: any thread count, same bits. */
+static void test_portable_thread_count_invariant(void **state) {
+    (void)state;
+#ifdef _OPENMP
+    const int m = 200, n = 700, k = 600;
+    sn_rng rng;
+    sn_rng_seed(&rng, 5, 0);
+    float *a = random_floats(&rng, (size_t)m * k), *b = random_floats(&rng, (size_t)k * n);
+    float *c1 = calloc((size_t)m * n, sizeof *c1), *c2 = calloc((size_t)m * n, sizeof *c2);
+    assert_non_null(c1);
+    assert_non_null(c2);
+    const int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    sn_sgemm_portable(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c1, n);
+    omp_set_num_threads(threads > 1 ? threads : 2);
+    sn_sgemm_portable(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c2, n);
+    omp_set_num_threads(threads);
+    assert_memory_equal(c1, c2, (size_t)m * n * sizeof *c1);
+    free(a);
+    free(b);
+    free(c1);
+    free(c2);
+#else
+    skip();
+#endif
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_portable_matches_reference),
+        cmocka_unit_test(test_seam_matches_reference),
+        cmocka_unit_test(test_backend_name),
+        cmocka_unit_test(test_degenerate_sizes),
+        cmocka_unit_test(test_portable_thread_count_invariant),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
