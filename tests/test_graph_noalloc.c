@@ -70,14 +70,16 @@ static long own_allocations(void) {
             runtime++;
         } else {
             own++;
-            printf("allocation from %s (%p)\n", dladdr(callers[i], &info) && info.dli_fname
-                                                    ? info.dli_fname : "?", callers[i]);
+            printf("allocation from %s (%p)\n",
+                   dladdr(callers[i], &info) && info.dli_fname ? info.dli_fname : "?", callers[i]);
         }
     }
     printf("allocations inside OpenBLAS/OpenMP runtimes (not counted): %ld\n", runtime);
     return own + (allocations > MAX_CALLERS ? allocations - MAX_CALLERS : 0);
 }
-void free(void *p) { __libc_free(p); }
+void free(void *p) {
+    __libc_free(p);
+}
 #endif
 
 static void test_forward_backward_do_not_allocate(void **state) {
@@ -109,8 +111,8 @@ static void test_forward_backward_do_not_allocate(void **state) {
     }
     counting = 0;
     long own = own_allocations();
-    printf("allocations by sinapsi during 3 forward+backward steps: %ld (arena %zu bytes)\n",
-           own, sn_graph_arena_bytes(g));
+    printf("allocations by sinapsi during 3 forward+backward steps: %ld (arena %zu bytes)\n", own,
+           sn_graph_arena_bytes(g));
     assert_int_equal(own, 0);
     sn_graph_destroy(g);
 #endif

@@ -37,7 +37,9 @@ typedef struct gc_case {
     int eval_mode;
 } gc_case;
 
-static int64_t classes_of(const gc_case *c) { return c->leaf[0].dim[1]; }
+static int64_t classes_of(const gc_case *c) {
+    return c->leaf[0].dim[1];
+}
 
 static built build(const gc_case *c) {
     built b = {sn_graph_create(7), SN_NONE, SN_NONE};
@@ -47,8 +49,8 @@ static built build(const gc_case *c) {
         snprintf(name, sizeof name, "in%d", i);
         const leaf_spec *s = &c->leaf[i];
         if (s->ndim < 0) continue;
-        leaf[i] = s->param ? sn_param(b.g, name, s->ndim, s->dim)
-                           : sn_input(b.g, name, s->ndim, s->dim);
+        leaf[i] =
+            s->param ? sn_param(b.g, name, s->ndim, s->dim) : sn_input(b.g, name, s->ndim, s->dim);
         if (!s->param && s->fill != FILL_CLASS) sn_graph_set_requires_grad(b.g, leaf[i], 1);
     }
     b.op = c->op(b.g, leaf, c);
@@ -63,9 +65,15 @@ static built build(const gc_case *c) {
         int64_t n = sn_shape_numel(sn_graph_shape(b.g, leaf[i]));
         for (int64_t k = 0; k < n; k++) {
             switch (c->leaf[i].fill) {
-            case FILL_UNIFORM: v[k] = 2.0f * sn_rng_uniform(&rng) - 1.0f; break;
-            case FILL_PROB: v[k] = 0.05f + 0.9f * sn_rng_uniform(&rng); break;
-            case FILL_CLASS: v[k] = (float)sn_rng_below(&rng, (uint64_t)classes_of(c)); break;
+            case FILL_UNIFORM:
+                v[k] = 2.0f * sn_rng_uniform(&rng) - 1.0f;
+                break;
+            case FILL_PROB:
+                v[k] = 0.05f + 0.9f * sn_rng_uniform(&rng);
+                break;
+            case FILL_CLASS:
+                v[k] = (float)sn_rng_below(&rng, (uint64_t)classes_of(c));
+                break;
             }
         }
     }
@@ -145,11 +153,16 @@ static int op_cross_entropy(sn_graph *g, const int *l, const gc_case *c) {
 
 /* ---- the cases ---- */
 
-#define IN(...) {sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_UNIFORM, 0}
-#define PARAM(...) {sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_UNIFORM, 1}
-#define PROB(...) {sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_PROB, 0}
-#define CLASS(...) {sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_CLASS, 0}
-#define NOBIAS {-1, {0}, FILL_UNIFORM, 0} /* an absent optional input */
+#define IN(...)                                                                                    \
+    { sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_UNIFORM, 0 }
+#define PARAM(...)                                                                                 \
+    { sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_UNIFORM, 1 }
+#define PROB(...)                                                                                  \
+    { sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_PROB, 0 }
+#define CLASS(...)                                                                                 \
+    { sizeof((int64_t[]){__VA_ARGS__}) / sizeof(int64_t), {__VA_ARGS__}, FILL_CLASS, 0 }
+#define NOBIAS                                                                                     \
+    { -1, {0}, FILL_UNIFORM, 0 } /* an absent optional input */
 
 static const gc_case cases[] = {
     {"linear 1x3->2", 3, {IN(1, 3), PARAM(2, 3), PARAM(2)}, op_linear},
@@ -159,24 +172,54 @@ static const gc_case cases[] = {
     {"add (5,7)+(7)", 2, {IN(5, 7), IN(7)}, op_add},
     {"add (2,3,4,5)+(3,1,1)", 2, {IN(2, 3, 4, 5), IN(3, 1, 1)}, op_add},
     {"add (4,1)+(1,3)", 2, {IN(4, 1), IN(1, 3)}, op_add},
-    {"conv2d 1x1x5x5 k3 s1 p0", 3, {IN(1, 1, 5, 5), PARAM(2, 1, 3, 3), PARAM(2)}, op_conv2d,
-     1, 1, 0, 0},
-    {"conv2d 2x3x7x6 k3x2 s(3,2) p(1,0)", 3, {IN(2, 3, 7, 6), PARAM(4, 3, 3, 2), PARAM(4)},
-     op_conv2d, 3, 2, 1, 0},
-    {"conv2d 1x2x6x7 k2x3 s(1,2) p(0,2) no bias", 3, {IN(1, 2, 6, 7), PARAM(3, 2, 2, 3), NOBIAS},
-     op_conv2d, 1, 2, 0, 2},
-    {"conv2d 3x1x4x4 k1", 3, {IN(3, 1, 4, 4), PARAM(1, 1, 1, 1), PARAM(1)}, op_conv2d, 1, 1, 0,
+    {"conv2d 1x1x5x5 k3 s1 p0",
+     3,
+     {IN(1, 1, 5, 5), PARAM(2, 1, 3, 3), PARAM(2)},
+     op_conv2d,
+     1,
+     1,
+     0,
      0},
-    {"conv2d 1x3x9x8 k5x4 s(2,3) p(2,1)", 3, {IN(1, 3, 9, 8), PARAM(8, 3, 5, 4), PARAM(8)},
-     op_conv2d, 2, 3, 2, 1},
+    {"conv2d 2x3x7x6 k3x2 s(3,2) p(1,0)",
+     3,
+     {IN(2, 3, 7, 6), PARAM(4, 3, 3, 2), PARAM(4)},
+     op_conv2d,
+     3,
+     2,
+     1,
+     0},
+    {"conv2d 1x2x6x7 k2x3 s(1,2) p(0,2) no bias",
+     3,
+     {IN(1, 2, 6, 7), PARAM(3, 2, 2, 3), NOBIAS},
+     op_conv2d,
+     1,
+     2,
+     0,
+     2},
+    {"conv2d 3x1x4x4 k1", 3, {IN(3, 1, 4, 4), PARAM(1, 1, 1, 1), PARAM(1)}, op_conv2d, 1, 1, 0, 0},
+    {"conv2d 1x3x9x8 k5x4 s(2,3) p(2,1)",
+     3,
+     {IN(1, 3, 9, 8), PARAM(8, 3, 5, 4), PARAM(8)},
+     op_conv2d,
+     2,
+     3,
+     2,
+     1},
     {"maxpool 1x1x4x4 k2", 1, {IN(1, 1, 4, 4)}, op_maxpool, 2, 2, 2, 2, 0, 0},
     {"maxpool 2x3x7x5 k3x2 s(2,1) p(1,0)", 1, {IN(2, 3, 7, 5)}, op_maxpool, 3, 2, 2, 1, 1, 0},
     {"maxpool 1x2x5x6 k3 s(1,2) p1", 1, {IN(1, 2, 5, 6)}, op_maxpool, 3, 3, 1, 2, 1, 1},
     {"avgpool 1x1x4x4 k2", 1, {IN(1, 1, 4, 4)}, op_avgpool_incl, 2, 2, 2, 2, 0, 0},
-    {"avgpool 2x3x7x5 k3x2 s(2,1) p(1,0)", 1, {IN(2, 3, 7, 5)}, op_avgpool_incl, 3, 2, 2, 1, 1,
-     0},
-    {"avgpool excl-pad 1x2x5x6 k3 s(1,2) p1", 1, {IN(1, 2, 5, 6)}, op_avgpool_excl, 3, 3, 1, 2,
-     1, 1},
+    {"avgpool 2x3x7x5 k3x2 s(2,1) p(1,0)", 1, {IN(2, 3, 7, 5)}, op_avgpool_incl, 3, 2, 2, 1, 1, 0},
+    {"avgpool excl-pad 1x2x5x6 k3 s(1,2) p1",
+     1,
+     {IN(1, 2, 5, 6)},
+     op_avgpool_excl,
+     3,
+     3,
+     1,
+     2,
+     1,
+     1},
     {"flatten 2x3x4x5", 1, {IN(2, 3, 4, 5)}, op_flatten},
     {"flatten 1x7", 1, {IN(1, 7)}, op_flatten},
     {"reshape 6x4->3x8", 1, {IN(6, 4)}, op_reshape, 3, 8},
@@ -210,7 +253,10 @@ static const gc_case cases[] = {
     {"bce mean 5x1", 2, {PROB(5, 1), PROB(5, 1)}, op_bce, SN_REDUCTION_MEAN},
     {"bce_with_logits mean 1x1", 2, {IN(1, 1), PROB(1, 1)}, op_bce_logits, SN_REDUCTION_MEAN},
     {"bce_with_logits sum 3x4", 2, {IN(3, 4), PROB(3, 4)}, op_bce_logits, SN_REDUCTION_SUM},
-    {"bce_with_logits mean 2x3x4x5", 2, {IN(2, 3, 4, 5), PROB(2, 3, 4, 5)}, op_bce_logits,
+    {"bce_with_logits mean 2x3x4x5",
+     2,
+     {IN(2, 3, 4, 5), PROB(2, 3, 4, 5)},
+     op_bce_logits,
      SN_REDUCTION_MEAN},
     {"nll mean 1x3", 2, {IN(1, 3), CLASS(1)}, op_nll, SN_REDUCTION_MEAN},
     {"nll sum 5x4", 2, {IN(5, 4), CLASS(5)}, op_nll, SN_REDUCTION_SUM},
@@ -235,8 +281,9 @@ static void test_every_op(void **state) {
                "negative control %s\n",
                c->name, ok ? "ok  " : "FAIL", res.checked, res.significant, res.skipped_kinks,
                res.max_abs_err, neg_passed ? "PASSED (bad)" : "failed (good)");
-        if (!ok) printf("    %s; %d failed, %d vacuous tensors\n", res.worst, res.failed,
-                        res.vacuous_tensors);
+        if (!ok)
+            printf("    %s; %d failed, %d vacuous tensors\n", res.worst, res.failed,
+                   res.vacuous_tensors);
         failures += !ok + neg_passed;
         sn_graph_destroy(b.g);
     }

@@ -8,16 +8,15 @@
 #include "sinapsi/sinapsi.h"
 
 static void usage(FILE *out) {
-    fprintf(out,
-            "usage: sinapsi <command> [options]\n"
-            "\n"
-            "sinapsi is a deep-learning library and trainer in C11.\n"
-            "\n"
-            "commands:\n"
-            "  --help, -h      show this help\n"
-            "  --version, -V   show the version and the GEMM backend\n"
-            "\n"
-            "train, eval, forward and info are not built yet.\n");
+    fprintf(out, "usage: sinapsi <command> [options]\n"
+                 "\n"
+                 "sinapsi is a deep-learning library and trainer in C11.\n"
+                 "\n"
+                 "commands:\n"
+                 "  --help, -h      show this help\n"
+                 "  --version, -V   show the version and the GEMM backend\n"
+                 "\n"
+                 "train, eval, forward and info are not built yet.\n");
 }
 
 int main(int argc, char **argv) {

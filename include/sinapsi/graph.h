@@ -64,7 +64,7 @@ typedef struct sn_op_attr {
     float negative_slope;  /* leaky_relu */
     float p;               /* dropout probability of zeroing */
     sn_reduction reduction;
-    sn_shape shape;        /* reshape target; one dim may be -1 (inferred) */
+    sn_shape shape; /* reshape target; one dim may be -1 (inferred) */
 } sn_op_attr;
 
 /* ---- life cycle ---- */

@@ -11,23 +11,37 @@ static _Thread_local sn_status last_status = SN_OK;
 
 const char *sn_status_string(sn_status status) {
     switch (status) {
-    case SN_OK: return "ok";
-    case SN_ERR_INVALID_ARG: return "invalid argument";
-    case SN_ERR_SHAPE: return "shape error";
-    case SN_ERR_NOMEM: return "out of memory";
-    case SN_ERR_IO: return "i/o error";
-    case SN_ERR_FORMAT: return "format error";
-    case SN_ERR_RANGE: return "value out of range";
-    case SN_ERR_STATE: return "wrong state";
-    case SN_ERR_NUMERIC: return "non-finite value";
-    case SN_ERR_UNSUPPORTED: return "unsupported";
+    case SN_OK:
+        return "ok";
+    case SN_ERR_INVALID_ARG:
+        return "invalid argument";
+    case SN_ERR_SHAPE:
+        return "shape error";
+    case SN_ERR_NOMEM:
+        return "out of memory";
+    case SN_ERR_IO:
+        return "i/o error";
+    case SN_ERR_FORMAT:
+        return "format error";
+    case SN_ERR_RANGE:
+        return "value out of range";
+    case SN_ERR_STATE:
+        return "wrong state";
+    case SN_ERR_NUMERIC:
+        return "non-finite value";
+    case SN_ERR_UNSUPPORTED:
+        return "unsupported";
     }
     return "unknown status";
 }
 
-const char *sn_last_error(void) { return last_message; }
+const char *sn_last_error(void) {
+    return last_message;
+}
 
-sn_status sn_last_status(void) { return last_status; }
+sn_status sn_last_status(void) {
+    return last_status;
+}
 
 void sn_clear_error(void) {
     last_message[0] = '\0';

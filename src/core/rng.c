@@ -10,7 +10,9 @@ static uint64_t splitmix64(uint64_t *x) {
     return z ^ (z >> 31);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 void sn_rng_seed(sn_rng *rng, uint64_t seed, uint64_t stream) {
     uint64_t x = seed;
@@ -34,9 +36,13 @@ uint64_t sn_rng_u64(sn_rng *rng) {
     return result;
 }
 
-float sn_rng_uniform(sn_rng *rng) { return (float)(sn_rng_u64(rng) >> 40) * 0x1.0p-24f; }
+float sn_rng_uniform(sn_rng *rng) {
+    return (float)(sn_rng_u64(rng) >> 40) * 0x1.0p-24f;
+}
 
-double sn_rng_uniform_double(sn_rng *rng) { return (double)(sn_rng_u64(rng) >> 11) * 0x1.0p-53; }
+double sn_rng_uniform_double(sn_rng *rng) {
+    return (double)(sn_rng_u64(rng) >> 11) * 0x1.0p-53;
+}
 
 uint64_t sn_rng_below(sn_rng *rng, uint64_t n) {
     /* Rejection: draw from the largest multiple of n below 2^64. */

@@ -6,8 +6,9 @@
 #include "core/error.h"
 
 sn_status sn_mul_checked(int64_t a, int64_t b, int64_t limit, int64_t *out) {
-    if (a < 0 || b < 0) return sn_error(SN_ERR_INVALID_ARG, "negative size %lld x %lld",
-                                        (long long)a, (long long)b);
+    if (a < 0 || b < 0)
+        return sn_error(SN_ERR_INVALID_ARG, "negative size %lld x %lld", (long long)a,
+                        (long long)b);
     if (a != 0 && b > limit / a)
         return sn_error(SN_ERR_NOMEM, "size %lld x %lld exceeds the limit %lld", (long long)a,
                         (long long)b, (long long)limit);
@@ -94,4 +95,6 @@ void sn_tensor_destroy(sn_tensor *t) {
     free(t);
 }
 
-int64_t sn_tensor_numel(const sn_tensor *t) { return sn_shape_numel(&t->shape); }
+int64_t sn_tensor_numel(const sn_tensor *t) {
+    return sn_shape_numel(&t->shape);
+}

@@ -20,7 +20,9 @@ int sn_linear(sn_graph *g, int x, int w, int b) {
     return sn_graph_add_op(g, &sn_op_linear, 3, in, BIAS_OPTIONAL, NULL);
 }
 
-int sn_add(sn_graph *g, int a, int b) { return binary(g, &sn_op_add, a, b, NULL); }
+int sn_add(sn_graph *g, int a, int b) {
+    return binary(g, &sn_op_add, a, b, NULL);
+}
 
 int sn_conv2d(sn_graph *g, int x, int w, int b, int sh, int sw, int ph, int pw) {
     sn_op_attr attr = {.stride = {sh, sw}, .padding = {ph, pw}};
@@ -35,7 +37,9 @@ int sn_maxpool2d(sn_graph *g, int x, int kh, int kw, int sh, int sw, int ph, int
 
 int sn_avgpool2d(sn_graph *g, int x, int kh, int kw, int sh, int sw, int ph, int pw,
                  int count_include_pad) {
-    sn_op_attr attr = {.kernel = {kh, kw}, .stride = {sh, sw}, .padding = {ph, pw},
+    sn_op_attr attr = {.kernel = {kh, kw},
+                       .stride = {sh, sw},
+                       .padding = {ph, pw},
                        .count_include_pad = count_include_pad != 0};
     return unary(g, &sn_op_avgpool2d, x, &attr);
 }
@@ -56,32 +60,48 @@ int sn_reshape(sn_graph *g, int x, int ndim, const int64_t *shape) {
     return unary(g, &sn_op_reshape, x, &attr);
 }
 
-int sn_relu(sn_graph *g, int x) { return unary(g, &sn_op_relu, x, NULL); }
+int sn_relu(sn_graph *g, int x) {
+    return unary(g, &sn_op_relu, x, NULL);
+}
 
 int sn_leaky_relu(sn_graph *g, int x, float negative_slope) {
     sn_op_attr attr = {.negative_slope = negative_slope};
     return unary(g, &sn_op_leaky_relu, x, &attr);
 }
 
-int sn_sigmoid(sn_graph *g, int x) { return unary(g, &sn_op_sigmoid, x, NULL); }
-int sn_tanh(sn_graph *g, int x) { return unary(g, &sn_op_tanh, x, NULL); }
-int sn_softmax(sn_graph *g, int x) { return unary(g, &sn_op_softmax, x, NULL); }
-int sn_log_softmax(sn_graph *g, int x) { return unary(g, &sn_op_log_softmax, x, NULL); }
+int sn_sigmoid(sn_graph *g, int x) {
+    return unary(g, &sn_op_sigmoid, x, NULL);
+}
+int sn_tanh(sn_graph *g, int x) {
+    return unary(g, &sn_op_tanh, x, NULL);
+}
+int sn_softmax(sn_graph *g, int x) {
+    return unary(g, &sn_op_softmax, x, NULL);
+}
+int sn_log_softmax(sn_graph *g, int x) {
+    return unary(g, &sn_op_log_softmax, x, NULL);
+}
 
 int sn_dropout(sn_graph *g, int x, float p) {
     sn_op_attr attr = {.p = p};
     return unary(g, &sn_op_dropout, x, &attr);
 }
 
-int sn_step(sn_graph *g, int x) { return unary(g, &sn_op_step, x, NULL); }
+int sn_step(sn_graph *g, int x) {
+    return unary(g, &sn_op_step, x, NULL);
+}
 
 static int loss(sn_graph *g, const sn_op *op, int a, int b, sn_reduction r) {
     sn_op_attr attr = {.reduction = r};
     return binary(g, op, a, b, &attr);
 }
 
-int sn_mse(sn_graph *g, int x, int y, sn_reduction r) { return loss(g, &sn_op_mse, x, y, r); }
-int sn_bce(sn_graph *g, int p, int y, sn_reduction r) { return loss(g, &sn_op_bce, p, y, r); }
+int sn_mse(sn_graph *g, int x, int y, sn_reduction r) {
+    return loss(g, &sn_op_mse, x, y, r);
+}
+int sn_bce(sn_graph *g, int p, int y, sn_reduction r) {
+    return loss(g, &sn_op_bce, p, y, r);
+}
 int sn_bce_with_logits(sn_graph *g, int x, int y, sn_reduction r) {
     return loss(g, &sn_op_bce_with_logits, x, y, r);
 }

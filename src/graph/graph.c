@@ -23,9 +23,9 @@ struct sn_graph {
 
     unsigned char *arena; /* values, gradients and scratch of non-parameter nodes */
     size_t arena_bytes;
-    float *op_grads;      /* region of the arena with op-node gradients, zeroed per backward */
+    float *op_grads; /* region of the arena with op-node gradients, zeroed per backward */
     size_t op_grad_bytes;
-    float *input_grads;   /* region with requested input gradients, zeroed by zero_grad */
+    float *input_grads; /* region with requested input gradients, zeroed by zero_grad */
     size_t input_grad_bytes;
     unsigned char *on_path; /* n_nodes flags, scratch of backward */
 
@@ -141,8 +141,10 @@ int sn_graph_add_op(sn_graph *g, const sn_op *op, int n_in, const int *in, unsig
             return SN_NONE;
         }
         if (in[i] < 0 || in[i] >= g->n_nodes)
-            return build_fail(g, sn_error(SN_ERR_INVALID_ARG, "%s: input %d is node %d, which "
-                                          "does not exist", op->name, i, in[i]));
+            return build_fail(g, sn_error(SN_ERR_INVALID_ARG,
+                                          "%s: input %d is node %d, which "
+                                          "does not exist",
+                                          op->name, i, in[i]));
     }
     int id = new_node(g, SN_NODE_OP, op->name);
     if (id == SN_NONE) return SN_NONE;
@@ -159,12 +161,15 @@ int sn_graph_add_op(sn_graph *g, const sn_op *op, int n_in, const int *in, unsig
 
 /* ---- compile ---- */
 
-static size_t align_up(size_t x) { return (x + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN; }
+static size_t align_up(size_t x) {
+    return (x + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
+}
 
 /* Adds `bytes` (aligned) to a running offset, failing on overflow. */
 static sn_status reserve(size_t *offset, size_t bytes, size_t *at) {
     size_t b = align_up(bytes);
-    if (b < bytes || *offset > SIZE_MAX - b) return sn_error(SN_ERR_NOMEM, "graph: arena too large");
+    if (b < bytes || *offset > SIZE_MAX - b)
+        return sn_error(SN_ERR_NOMEM, "graph: arena too large");
     *at = *offset;
     *offset += b;
     return SN_OK;
@@ -356,8 +361,10 @@ sn_status sn_graph_backward(sn_graph *g, int loss) {
         return sn_error(SN_ERR_INVALID_ARG, "backward: no node %d", loss);
     if (sn_shape_numel(&g->nodes[loss].shape) != 1) {
         char buf[64];
-        return sn_error(SN_ERR_SHAPE, "backward: node %d (%s) has shape %s, not a scalar; use "
-                        "sn_graph_backward_from with a seed", loss, g->nodes[loss].name,
+        return sn_error(SN_ERR_SHAPE,
+                        "backward: node %d (%s) has shape %s, not a scalar; use "
+                        "sn_graph_backward_from with a seed",
+                        loss, g->nodes[loss].name,
                         sn_shape_format(&g->nodes[loss].shape, buf, sizeof buf));
     }
     const float one = 1.0f;
@@ -371,7 +378,9 @@ static sn_node *node_at(const sn_graph *g, int node) {
     return &g->nodes[node];
 }
 
-sn_node *sn_graph_node_at(sn_graph *g, int id) { return node_at(g, id); }
+sn_node *sn_graph_node_at(sn_graph *g, int id) {
+    return node_at(g, id);
+}
 
 float *sn_graph_value(sn_graph *g, int node) {
     sn_node *n = node_at(g, node);
@@ -393,7 +402,9 @@ const char *sn_graph_node_name(const sn_graph *g, int node) {
     return n ? n->name : NULL;
 }
 
-int sn_graph_node_count(const sn_graph *g) { return g ? g->n_nodes : 0; }
+int sn_graph_node_count(const sn_graph *g) {
+    return g ? g->n_nodes : 0;
+}
 
 float *sn_graph_params(sn_graph *g, size_t *count) {
     if (count) *count = g && g->compiled ? g->n_param_floats : 0;
@@ -405,13 +416,19 @@ float *sn_graph_grads(sn_graph *g, size_t *count) {
     return g && g->compiled ? g->grad_block : NULL;
 }
 
-int sn_graph_param_count(const sn_graph *g) { return g ? g->n_params : 0; }
+int sn_graph_param_count(const sn_graph *g) {
+    return g ? g->n_params : 0;
+}
 
 int sn_graph_param_node(const sn_graph *g, int index) {
     if (!g || index < 0 || index >= g->n_params) return SN_NONE;
     return g->param_ids[index];
 }
 
-sn_rng *sn_graph_rng(sn_graph *g) { return g ? &g->rng : NULL; }
+sn_rng *sn_graph_rng(sn_graph *g) {
+    return g ? &g->rng : NULL;
+}
 
-size_t sn_graph_arena_bytes(const sn_graph *g) { return g ? g->arena_bytes : 0; }
+size_t sn_graph_arena_bytes(const sn_graph *g) {
+    return g ? g->arena_bytes : 0;
+}

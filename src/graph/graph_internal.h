@@ -10,14 +10,14 @@ typedef enum { SN_NODE_INPUT, SN_NODE_PARAM, SN_NODE_OP } sn_node_kind;
 
 typedef struct sn_node {
     sn_node_kind kind;
-    const sn_op *op;            /* NULL for leaves */
+    const sn_op *op; /* NULL for leaves */
     char name[SN_NAME_CAP];
-    int in[SN_OP_MAX_IN];       /* input node ids, SN_NONE where absent */
+    int in[SN_OP_MAX_IN]; /* input node ids, SN_NONE where absent */
     sn_op_attr attr;
-    sn_shape shape;             /* declared (leaves) or inferred (ops) */
+    sn_shape shape; /* declared (leaves) or inferred (ops) */
     int requires_grad;
-    float *value, *grad;        /* set at compile; grad NULL when not needed */
-    sn_op_io io;                /* op nodes: buffers wired once at compile */
+    float *value, *grad; /* set at compile; grad NULL when not needed */
+    sn_op_io io;         /* op nodes: buffers wired once at compile */
 } sn_node;
 
 /* Records an op node after checking its input ids; optional_mask has bit i set

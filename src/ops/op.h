@@ -30,23 +30,23 @@
 #define SN_OP_MAX_IN 3
 
 typedef struct sn_op_io {
-    int n_in;                          /* number of input slots of this node */
-    int has_in[SN_OP_MAX_IN];          /* 0 for an absent optional input (no bias) */
+    int n_in;                 /* number of input slots of this node */
+    int has_in[SN_OP_MAX_IN]; /* 0 for an absent optional input (no bias) */
     sn_shape in_shape[SN_OP_MAX_IN];
-    const float *in[SN_OP_MAX_IN];     /* input values (NULL during infer) */
-    float *din[SN_OP_MAX_IN];          /* input gradients, or NULL: none needed */
-    sn_shape out_shape;                /* set by infer */
-    float *out;                        /* output value */
-    const float *dout;                 /* gradient of the output (backward only) */
-    void *work;                        /* scratch of work_size bytes, 64-byte aligned */
+    const float *in[SN_OP_MAX_IN]; /* input values (NULL during infer) */
+    float *din[SN_OP_MAX_IN];      /* input gradients, or NULL: none needed */
+    sn_shape out_shape;            /* set by infer */
+    float *out;                    /* output value */
+    const float *dout;             /* gradient of the output (backward only) */
+    void *work;                    /* scratch of work_size bytes, 64-byte aligned */
     size_t work_size;
-    const sn_op_attr *attr;            /* the node's attributes */
-    sn_rng *rng;                       /* the graph's dropout stream */
-    int training;                      /* 1 in training mode, 0 in evaluation */
+    const sn_op_attr *attr; /* the node's attributes */
+    sn_rng *rng;            /* the graph's dropout stream */
+    int training;           /* 1 in training mode, 0 in evaluation */
 } sn_op_io;
 
 typedef struct sn_op {
-    const char *name;                  /* torch-like name: "conv2d", "cross_entropy" */
+    const char *name; /* torch-like name: "conv2d", "cross_entropy" */
     sn_status (*infer)(sn_op_io *io, size_t *work_size);
     sn_status (*forward)(sn_op_io *io);
     void (*backward)(sn_op_io *io);

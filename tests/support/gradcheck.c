@@ -8,8 +8,12 @@
 #include "graph/graph_internal.h"
 
 sn_gradcheck_opts sn_gradcheck_defaults(void) {
-    sn_gradcheck_opts o = {.h = 1e-2, .rtol = 1e-2, .atol = 1e-3, .max_per_tensor = 256,
-                           .seed = 1234, .perturb_node = SN_NONE};
+    sn_gradcheck_opts o = {.h = 1e-2,
+                           .rtol = 1e-2,
+                           .atol = 1e-3,
+                           .max_per_tensor = 256,
+                           .seed = 1234,
+                           .perturb_node = SN_NONE};
     return o;
 }
 
@@ -18,7 +22,9 @@ sn_gradcheck_opts sn_gradcheck_defaults(void) {
 static const sn_op *perturbed_original; /* the op whose backward is wrapped */
 
 /* The other negative control: a backward that forgets to accumulate anything. */
-static void dropped_backward(sn_op_io *io) { (void)io; }
+static void dropped_backward(sn_op_io *io) {
+    (void)io;
+}
 
 /* Runs the real backward, then corrupts the largest-magnitude element of each
  * input gradient it produced by 10% plus a small constant: the kind of slip

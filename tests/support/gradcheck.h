@@ -19,23 +19,23 @@
 #include "sinapsi/graph.h"
 
 typedef struct sn_gradcheck_opts {
-    double h;            /* step (default 1e-2) */
-    double rtol, atol;   /* default 1e-2, 1e-3 */
-    int max_per_tensor;  /* elements checked per tensor, spread evenly (default 256) */
-    uint64_t seed;       /* seed of the weights r */
-    int perturb_node;    /* negative control: this op node's backward is corrupted
-                            (SN_NONE for the real check) */
-    int perturb_zero;    /* with perturb_node: its backward adds nothing at all */
+    double h;           /* step (default 1e-2) */
+    double rtol, atol;  /* default 1e-2, 1e-3 */
+    int max_per_tensor; /* elements checked per tensor, spread evenly (default 256) */
+    uint64_t seed;      /* seed of the weights r */
+    int perturb_node;   /* negative control: this op node's backward is corrupted
+                           (SN_NONE for the real check) */
+    int perturb_zero;   /* with perturb_node: its backward adds nothing at all */
 } sn_gradcheck_opts;
 
 typedef struct sn_gradcheck_result {
-    int checked;         /* elements compared */
-    int significant;     /* of which max(|a|,|n|) > atol */
+    int checked;     /* elements compared */
+    int significant; /* of which max(|a|,|n|) > atol */
     int skipped_kinks;
     int failed;
     int vacuous_tensors; /* tensors whose numeric gradient was all zero */
     double max_abs_err;
-    char worst[160];     /* "0.weight[12]: analytic 0.31 numeric 0.29" */
+    char worst[160]; /* "0.weight[12]: analytic 0.31 numeric 0.29" */
 } sn_gradcheck_result;
 
 sn_gradcheck_opts sn_gradcheck_defaults(void);

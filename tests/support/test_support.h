@@ -12,11 +12,10 @@
 #include "sinapsi/sinapsi.h"
 
 /* Fails the test with sn_last_error() when st is not SN_OK. */
-#define SN_ASSERT_OK(expr)                                                                   \
-    do {                                                                                     \
-        sn_status st_ = (expr);                                                              \
-        if (st_ != SN_OK) fail_msg("%s -> %s: %s", #expr, sn_status_string(st_),              \
-                                   sn_last_error());                                          \
+#define SN_ASSERT_OK(expr)                                                                         \
+    do {                                                                                           \
+        sn_status st_ = (expr);                                                                    \
+        if (st_ != SN_OK) fail_msg("%s -> %s: %s", #expr, sn_status_string(st_), sn_last_error()); \
     } while (0)
 
 #endif
