@@ -170,6 +170,75 @@ static void test_backward_follows_only_the_loss(void **state) {
     sn_graph_destroy(g);
 }
 
+/* A small CNN with a mean loss, built at batch `batch`. */
+typedef struct cnn {
+    sn_graph *g;
+    int x, t, w, b, v, loss, logits;
+} cnn;
+
+static cnn make_cnn(int64_t batch) {
+    cnn c;
+    c.g = sn_graph_create(9);
+    c.x = sn_input(c.g, "x", 4, (int64_t[]){batch, 2, 6, 5});
+    c.t = sn_input(c.g, "t", 1, (int64_t[]){batch});
+    c.w = sn_param(c.g, "0.weight", 4, (int64_t[]){3, 2, 3, 3});
+    c.b = sn_param(c.g, "0.bias", 1, (int64_t[]){3});
+    c.v = sn_param(c.g, "3.weight", 2, (int64_t[]){4, 3 * 3 * 2});
+    int h = sn_maxpool2d(c.g, sn_relu(c.g, sn_conv2d(c.g, c.x, c.w, c.b, 1, 1, 1, 1)), 2, 2, 2, 2,
+                         0, 0);
+    c.logits = sn_linear(c.g, sn_flatten(c.g, h), c.v, SN_NONE);
+    c.loss = sn_cross_entropy(c.g, c.logits, c.t, SN_REDUCTION_MEAN);
+    SN_ASSERT_OK(sn_graph_compile(c.g));
+    fill(c.g, c.w, 1);
+    fill(c.g, c.b, 2);
+    fill(c.g, c.v, 3);
+    return c;
+}
+
+/* Compiled at batch 8 and run at 3, a graph gives what a graph compiled at 3
+ * gives: same loss (a mean over 3), same gradients. */
+static void test_smaller_batch_matches_a_graph_built_for_it(void **state) {
+    (void)state;
+    cnn big = make_cnn(8), small = make_cnn(3);
+    assert_int_equal(sn_graph_batch(big.g), 8);
+    SN_ASSERT_OK(sn_graph_set_batch(big.g, 3));
+    assert_int_equal(sn_graph_batch(big.g), 3);
+    assert_int_equal(sn_graph_shape(big.g, big.logits)->dim[0], 3);
+    fill(big.g, big.x, 4); /* fills 3 rows now */
+    fill(small.g, small.x, 4);
+    for (int i = 0; i < 3; i++)
+        sn_graph_value(big.g, big.t)[i] = sn_graph_value(small.g, small.t)[i] = (float)i;
+    cnn both[2] = {big, small};
+    for (int k = 0; k < 2; k++) {
+        SN_ASSERT_OK(sn_graph_forward(both[k].g));
+        sn_graph_zero_grad(both[k].g);
+        SN_ASSERT_OK(sn_graph_backward(both[k].g, both[k].loss));
+    }
+    assert_float_equal(sn_graph_value(big.g, big.loss)[0], sn_graph_value(small.g, small.loss)[0],
+                       1e-6);
+    size_t n;
+    const float *ga = sn_graph_grads(big.g, &n), *gb = sn_graph_grads(small.g, NULL);
+    for (size_t i = 0; i < n; i++) assert_float_equal(ga[i], gb[i], 1e-6);
+
+    /* Out of range, and back up to the compiled batch. */
+    assert_int_equal(sn_graph_set_batch(big.g, 9), SN_ERR_INVALID_ARG);
+    assert_int_equal(sn_graph_set_batch(big.g, 0), SN_ERR_INVALID_ARG);
+    SN_ASSERT_OK(sn_graph_set_batch(big.g, 8));
+    assert_int_equal(sn_graph_shape(big.g, big.loss)->ndim, 0);
+    sn_graph_destroy(big.g);
+    sn_graph_destroy(small.g);
+
+    /* A reshape to a fixed size cannot follow the batch: an error, batch kept. */
+    sn_graph *g = sn_graph_create(0);
+    int x = sn_input(g, "x", 2, (int64_t[]){6, 4});
+    sn_reshape(g, x, 2, (int64_t[]){3, 8});
+    SN_ASSERT_OK(sn_graph_compile(g));
+    assert_int_equal(sn_graph_set_batch(g, 5), SN_ERR_SHAPE);
+    assert_non_null(strstr(sn_last_error(), "batch 5"));
+    assert_int_equal(sn_graph_batch(g), 6);
+    sn_graph_destroy(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_error_names_node_before_compute),
@@ -177,6 +246,7 @@ int main(void) {
         cmocka_unit_test(test_param_block_and_accumulation),
         cmocka_unit_test(test_dag_value_used_twice_and_residual),
         cmocka_unit_test(test_backward_follows_only_the_loss),
+        cmocka_unit_test(test_smaller_batch_matches_a_graph_built_for_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

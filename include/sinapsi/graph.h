@@ -142,6 +142,16 @@ int sn_cross_entropy(sn_graph *g, int x, int target, sn_reduction r);
  * building or inference, naming the node. Call once, before any run. */
 sn_status sn_graph_compile(sn_graph *g);
 
+/* Runs the compiled graph on a smaller batch: every input's dim 0 becomes n
+ * (1 <= n <= the batch it was compiled with) and shapes are inferred again; no
+ * memory is allocated. A mean loss then averages over n. Fails, leaving the
+ * batch unchanged, if the inputs do not share dim 0 or an op cannot take n (a
+ * reshape to a fixed size). Values of the inputs must be refilled for n rows. */
+sn_status sn_graph_set_batch(sn_graph *g, int64_t n);
+
+/* The current batch (dim 0 of the inputs), 0 if they do not share one. */
+int64_t sn_graph_batch(const sn_graph *g);
+
 /* Training mode (dropout active) or evaluation mode; training is the default. */
 void sn_graph_set_training(sn_graph *g, int training);
 

@@ -33,7 +33,8 @@ struct sn_graph {
     int training;
     int compiled;
     int forward_done;
-    sn_status build_status; /* first error recorded while building */
+    int64_t batch, max_batch; /* dim 0 of the inputs: now, and as compiled */
+    sn_status build_status;   /* first error recorded while building */
     char build_message[512];
 };
 
@@ -195,6 +196,19 @@ static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
     return SN_OK;
 }
 
+/* The batch is dim 0 shared by every input of ndim >= 1; 0 if inputs disagree
+ * or there is none (then the batch cannot be changed). */
+static int64_t batch_of_inputs(const sn_graph *g) {
+    int64_t batch = 0;
+    for (int id = 0; id < g->n_nodes; id++) {
+        const sn_node *n = &g->nodes[id];
+        if (n->kind != SN_NODE_INPUT || n->shape.ndim < 1) continue;
+        if (batch && n->shape.dim[0] != batch) return 0;
+        batch = n->shape.dim[0];
+    }
+    return batch;
+}
+
 sn_status sn_graph_compile(sn_graph *g) {
     if (!g) return sn_error(SN_ERR_INVALID_ARG, "compile: graph is NULL");
     if (g->compiled) return sn_error(SN_ERR_STATE, "compile: graph already compiled");
@@ -285,6 +299,11 @@ sn_status sn_graph_compile(sn_graph *g) {
         n->io.work_size = work[id];
         n->io.rng = &g->rng;
     }
+    for (int id = 0; id < g->n_nodes; id++) {
+        g->nodes[id].capacity = sn_shape_numel(&g->nodes[id].shape);
+        g->nodes[id].work_capacity = work[id];
+    }
+    g->max_batch = g->batch = batch_of_inputs(g);
     g->compiled = 1;
 done:
     free(work);
@@ -292,6 +311,50 @@ done:
     free(grad_at);
     free(work_at);
     return st;
+}
+
+/* ---- batch size ---- */
+
+/* Sets dim 0 of every input to n and infers every op again; fails if any op's
+ * output or scratch would exceed what compile planned. */
+static sn_status apply_batch(sn_graph *g, int64_t n) {
+    for (int id = 0; id < g->n_nodes; id++) {
+        sn_node *node = &g->nodes[id];
+        if (node->kind == SN_NODE_INPUT && node->shape.ndim >= 1) node->shape.dim[0] = n;
+        if (node->kind != SN_NODE_OP) continue;
+        for (int i = 0; i < node->io.n_in; i++)
+            if (node->io.has_in[i]) node->io.in_shape[i] = g->nodes[node->in[i]].shape;
+        size_t work = 0;
+        if (node->op->infer(&node->io, &work) != SN_OK)
+            return sn_error_prefix("batch %lld: node %d (%s): ", (long long)n, id, node->op->name);
+        if (sn_shape_numel(&node->io.out_shape) > node->capacity || work > node->work_capacity)
+            return sn_error(SN_ERR_SHAPE, "batch %lld: node %d (%s) would outgrow its buffers",
+                            (long long)n, id, node->op->name);
+        node->shape = node->io.out_shape;
+    }
+    return SN_OK;
+}
+
+sn_status sn_graph_set_batch(sn_graph *g, int64_t n) {
+    if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "set_batch: graph is not compiled");
+    if (g->max_batch == 0)
+        return sn_error(SN_ERR_STATE, "set_batch: the inputs do not share a batch dimension");
+    if (n < 1 || n > g->max_batch)
+        return sn_error(SN_ERR_INVALID_ARG, "set_batch: batch %lld is outside [1, %lld]",
+                        (long long)n, (long long)g->max_batch);
+    if (n == g->batch) return SN_OK;
+    sn_status st = apply_batch(g, n);
+    if (st != SN_OK) {
+        apply_batch(g, g->batch); /* the old batch was valid: put it back */
+        return st;
+    }
+    g->batch = n;
+    g->forward_done = 0;
+    return SN_OK;
+}
+
+int64_t sn_graph_batch(const sn_graph *g) {
+    return g ? g->batch : 0;
 }
 
 /* ---- run ---- */

@@ -14,7 +14,9 @@ typedef struct sn_node {
     char name[SN_NAME_CAP];
     int in[SN_OP_MAX_IN]; /* input node ids, SN_NONE where absent */
     sn_op_attr attr;
-    sn_shape shape; /* declared (leaves) or inferred (ops) */
+    sn_shape shape;       /* declared (leaves) or inferred (ops) */
+    int64_t capacity;     /* elements planned at compile (the largest batch) */
+    size_t work_capacity; /* scratch bytes planned at compile */
     int requires_grad;
     float *value, *grad; /* set at compile; grad NULL when not needed */
     sn_op_io io;         /* op nodes: buffers wired once at compile */
