@@ -3,7 +3,6 @@
 # Idempotent: a second run installs nothing. Uses sudo when not run as root.
 #   scripts/install-deps.sh            build + test dependencies
 #   scripts/install-deps.sh --golden   also python3-torch, to regenerate golden files
-#   scripts/install-deps.sh --demo     also the Fashion-MNIST dataset
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config clang
@@ -12,11 +11,11 @@ pkgs=(build-essential cmake pkg-config clang
       libcjson-dev             # safetensors JSON header
       libpng-dev               # report images
       libcmocka-dev            # unit tests under CTest
-      libomp-dev)              # OpenMP runtime for clang builds
+      libomp-dev               # OpenMP runtime for clang builds
+      dataset-fashion-mnist)   # tests read small slices; the demo trains on all of it
 for arg in "$@"; do
   case "$arg" in
     --golden) pkgs+=(python3-torch python3-numpy) ;;
-    --demo) pkgs+=(dataset-fashion-mnist) ;;
     *) echo "install-deps.sh: unknown option '$arg'" >&2; exit 2 ;;
   esac
 done

@@ -6,6 +6,8 @@
  *   sinapsi/rng.h      seeded generators, one stream per purpose
  *   sinapsi/graph.h    define-then-run graph, ops, losses, reverse-mode autodiff
  *   sinapsi/safetensors.h  reading and writing safetensors files
+ *   sinapsi/model.h    modules, the model spec, initialisation, model files
+ *   sinapsi/data.h     datasets: IDX, CSV, safetensors; normalisation, batching
  *
  * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
  * SN_ (constants).
@@ -18,6 +20,8 @@
 #include "sinapsi/rng.h"
 #include "sinapsi/graph.h"
 #include "sinapsi/safetensors.h"
+#include "sinapsi/model.h"
+#include "sinapsi/data.h"
 
 #ifdef __cplusplus
 extern "C" {
