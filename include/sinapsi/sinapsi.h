@@ -8,6 +8,7 @@
  *   sinapsi/safetensors.h  reading and writing safetensors files
  *   sinapsi/model.h    modules, the model spec, initialisation, model files
  *   sinapsi/data.h     datasets: IDX, CSV, safetensors; normalisation, batching
+ *   sinapsi/optim.h    SGD (momentum, Nesterov), Adam, AdamW; schedules; clipping
  *
  * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
  * SN_ (constants).
@@ -22,6 +23,7 @@
 #include "sinapsi/safetensors.h"
 #include "sinapsi/model.h"
 #include "sinapsi/data.h"
+#include "sinapsi/optim.h"
 
 #ifdef __cplusplus
 extern "C" {
