@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build test test-ops demo golden format clean
+.PHONY: all deps configure build test test-ops demo golden format clean fuzz
 
 all: build
 
@@ -34,6 +34,14 @@ demo: build
 golden:
 	@scripts/install-deps.sh --golden
 	@/usr/bin/python3 tests/golden/gen.py tests/golden
+
+# libFuzzer targets for the file readers (clang, ASan + UBSan), each run for
+# FUZZ_SECONDS seconds (default 60); fails on any finding. See docs/fuzzing.md.
+fuzz: deps
+	@CC=clang cmake -S . -B build-fuzz -DSINAPSI_FUZZ=ON -DSINAPSI_TESTS=OFF \
+	  -DSINAPSI_BLAS=OFF -DSINAPSI_OPENMP=OFF >/dev/null
+	@cmake --build build-fuzz -j $(JOBS) --target sinapsi_fuzzers
+	@fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 
 format:
 	@clang-format -i $$(git ls-files '*.c' '*.h')

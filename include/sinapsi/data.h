@@ -13,7 +13,8 @@
  *     sn_dataset_batch(train, order, 64, x, y);   // x (64, 1, 28, 28) in [0, 1]
  *
  * Readers (every one treats its file as hostile: sizes are checked against the
- * file length before anything is allocated, and errors name the file):
+ * file length before anything is allocated, or for a gzip stream memory grows
+ * only as data arrives, and errors name the file; see docs/formats.md):
  *   - a directory of IDX files in the MNIST layout: train-images-idx3-ubyte,
  *     train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte,
  *     each plain or .gz;
@@ -78,20 +79,24 @@ int64_t sn_dataset_count(const sn_dataset *ds);
 const sn_shape *sn_dataset_sample_shape(const sn_dataset *ds);
 /* Floats per target: 1 for a class index, k for float targets of width k. */
 int64_t sn_dataset_target_size(const sn_dataset *ds);
-/* Number of classes when targets are class indices (max label + 1, or 10 for
- * IDX); 0 when targets are float values. */
+/* Number of classes when targets are class indices (max label + 1 over the
+ * training and test splits: 10 for Fashion-MNIST); 0 when targets are float
+ * values. */
 int sn_dataset_num_classes(const sn_dataset *ds);
 /* The file or directory it came from, for messages. */
 const char *sn_dataset_source(const sn_dataset *ds);
 
 /* Copies examples idx[0..n-1] into x (n, sample...) normalised as loaded, and
  * their targets into y (n, target_size) (class indices as floats). Indices must
- * be in [0, count). x or y may be NULL. */
+ * be in [0, count): SN_ERR_RANGE otherwise, with nothing written. x or y may be
+ * NULL. Allocates nothing; concurrent calls on one dataset are safe. */
 sn_status sn_dataset_batch(const sn_dataset *ds, const int64_t *idx, int64_t n, float *x,
                            float *y);
 
-/* Splits off the last `fraction` of ds (0 < fraction < 1) as a new dataset;
- * ds keeps the rest. For validation splits. */
+/* Splits off the last `fraction` of ds (0 < fraction < 1; round(count *
+ * fraction) examples, and both parts non-empty) as a new dataset with the same
+ * normalisation; ds keeps the rest. The tail is a copy with its own buffers, so
+ * the two are destroyed independently. For validation splits. */
 sn_status sn_dataset_split(sn_dataset *ds, double fraction, sn_dataset **tail);
 
 /* order[i] = i, then a Fisher-Yates shuffle from rng (deterministic per seed). */

@@ -147,7 +147,9 @@ sn_model_compile_opts sn_model_compile_defaults(void);
  * (batch), for cross_entropy and nll; the output's shape for bce, bce_with_logits
  * and mse. A module that does not fit the shape reaching it is an error naming
  * its spec line ("line 9: Linear(400, 120): input has 256 features, expected 400").
- * Compiling again rebuilds the graph (parameter values are kept). */
+ * Compiling again rebuilds the graph (parameter values are kept); a failed
+ * compile leaves the previous graph in place. Parameters of a first compile are
+ * zero until sn_model_init or sn_model_load_weights. */
 sn_status sn_model_compile(sn_model *m, const sn_model_compile_opts *opts);
 
 typedef enum sn_init_scheme {
@@ -174,7 +176,10 @@ sn_status sn_model_load_weights(sn_model *m, const char *path);
 sn_status sn_model_save(const sn_model *m, const char *path);
 
 /* Evaluation-mode forward of n examples x (n, sample...) into y (n, output...),
- * in chunks of the compiled batch. Leaves the model in evaluation mode. */
+ * in chunks of the compiled batch (the last one through sn_graph_set_batch, so
+ * nothing is allocated); the graph's batch is put back as it was. A loss
+ * compiled in runs too, on whatever the target input holds. Leaves the model
+ * in evaluation mode. */
 sn_status sn_model_forward(sn_model *m, const float *x, int64_t n, float *y);
 
 /* ---- access ---- */
@@ -194,7 +199,13 @@ const sn_shape *sn_model_sample_shape(const sn_model *m);
 sn_status sn_model_output_shape(const sn_model *m, sn_shape *out);
 
 /* What `sinapsi info` prints per module: the output shape of one example,
- * parameter count, and forward FLOPs per example (a multiply-add counts 2). */
+ * parameter count, and forward FLOPs per example (a multiply-add counts 2):
+ *   Linear     2·in·out, plus out for the bias
+ *   Conv2d     2·C_in·kh·kw·C_out·OH·OW, plus C_out·OH·OW for the bias
+ *   pools      one per window element per output: C·OH·OW·kh·kw
+ *   ReLU, LeakyReLU, Sigmoid, Tanh, Step, Softmax, LogSoftmax: one per output element
+ *   Flatten, Identity, Dropout (the identity in evaluation): 0
+ * After compile; SN_ERR_STATE before. */
 typedef struct sn_layer_info {
     sn_shape output; /* without batch */
     int64_t params;

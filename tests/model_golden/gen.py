@@ -1,0 +1,143 @@
+#!/usr/bin/python3
+"""PyTorch golden files for whole sinapsi models (torch.nn.Sequential).
+
+Run with Debian's PyTorch (python3-torch):
+
+    /usr/bin/python3 tests/model_golden/gen.py tests/model_golden
+
+For each model below this writes, after deleting the generated files already
+in the directory (so a renamed model leaves no stale file):
+
+    <name>.spec.txt             print(model), the text sinapsi reads as a spec
+    <name>.weights.safetensors  model.state_dict() (torch's names and layouts)
+    <name>.io.safetensors       x, an input batch, and y, the model's output on
+                                it in evaluation mode (dropout off)
+
+plus the sample shape (one example's input shape, "1x28x28") in the io file's
+__metadata__ "input_shape". tests/test_model.c builds each model from the spec,
+loads the weights, runs x and compares with y at rtol 1e-4, atol 1e-5.
+
+Weights and x are float32 drawn under a seed derived from the model's name;
+y is computed in float64 from those float32 values and rounded to float32, so
+it is the correctly rounded reference and the C test's tolerance measures
+sinapsi alone. The safetensors package is not in Debian, so this file has its
+own writer (the layout of tests/golden/gen.py).
+"""
+
+import json
+import os
+import struct
+import sys
+import zlib
+
+import torch
+import torch.nn as nn
+
+SUFFIXES = (".spec.txt", ".weights.safetensors", ".io.safetensors")
+
+
+def write_safetensors(path, tensors, metadata):
+    """tensors: list of (name, float32 tensor), written in that order."""
+    header = {"__metadata__": metadata}
+    offset = 0
+    blobs = []
+    for name, t in tensors:
+        t = t.detach().to(torch.float32).contiguous()
+        values = t.reshape(-1).tolist()
+        blob = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text)
+        for blob in blobs:
+            f.write(blob)
+
+
+def with_classifier(features, sample_shape, n_out):
+    """features + Flatten + Linear(n, n_out), n found by running features."""
+    probe = nn.Sequential(*features)(torch.zeros((1,) + sample_shape))
+    return features + [nn.Flatten(), nn.Linear(probe[0].numel(), n_out)]
+
+
+def mlp():
+    """Every activation of torch.nn that sinapsi has, Identity and Dropout; a
+    2-D sample flattened first."""
+    return (3, 4), [
+        nn.Flatten(), nn.Linear(12, 16), nn.ReLU(), nn.Linear(16, 16),
+        nn.LeakyReLU(0.1), nn.Linear(16, 12), nn.Sigmoid(), nn.Identity(),
+        nn.Linear(12, 10), nn.Tanh(), nn.Dropout(0.3), nn.Linear(10, 9),
+        nn.Softmax(dim=1), nn.Linear(9, 7, bias=False), nn.LogSoftmax(dim=1)]
+
+
+def lenet5():
+    """LeNet-5 on 28x28 images, as models/lenet5.txt."""
+    return (1, 28, 28), [
+        nn.Conv2d(1, 6, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10)]
+
+
+def cnn_rect():
+    """Rectangular kernels, per-axis stride and padding, both pools, dropout."""
+    sample = (3, 13, 11)
+    features = [
+        nn.Conv2d(3, 4, kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)), nn.Tanh(),
+        nn.AvgPool2d(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1)),
+        nn.Conv2d(4, 5, kernel_size=(2, 3), stride=(1, 2), padding=(0, 1), bias=False),
+        nn.LeakyReLU(), nn.Dropout(0.25),
+        nn.MaxPool2d(kernel_size=(3, 2), stride=(2, 1), padding=(1, 0)), nn.Sigmoid()]
+    return sample, with_classifier(features, sample, 6)
+
+
+def cnn_pool_first():
+    """Pooling straight on the input, a 1x1 convolution, max pooling with
+    padding, a two-layer head."""
+    sample = (2, 9, 8)
+    features = [
+        nn.MaxPool2d(kernel_size=3, stride=1, padding=1), nn.Conv2d(2, 3, 1), nn.ReLU(),
+        nn.AvgPool2d(2), nn.Conv2d(3, 4, kernel_size=3, padding=1, stride=2)]
+    return sample, with_classifier(features, sample, 5) + [nn.ReLU(), nn.Linear(5, 3)]
+
+
+MODELS = {"mlp": (mlp, 7), "lenet5": (lenet5, 5), "cnn_rect": (cnn_rect, 6),
+          "cnn_pool_first": (cnn_pool_first, 4)}
+
+
+def write_model(directory, name, build, n):
+    torch.manual_seed(zlib.crc32(name.encode()))
+    sample, modules = build()
+    model = nn.Sequential(*modules).eval()
+    x = torch.randn((n,) + sample, dtype=torch.float32)
+    with torch.no_grad():
+        y = model.double()(x.double()).float()
+    model.float()
+    base = os.path.join(directory, name)
+    with open(base + ".spec.txt", "w") as f:
+        f.write(str(model) + "\n")
+    meta = {"generator": "tests/model_golden/gen.py", "torch": torch.__version__}
+    write_safetensors(base + ".weights.safetensors", list(model.state_dict().items()), meta)
+    io_meta = dict(meta, input_shape="x".join(str(d) for d in sample))
+    write_safetensors(base + ".io.safetensors", [("x", x), ("y", y)], io_meta)
+    return sum(os.path.getsize(base + s) for s in SUFFIXES)
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: /usr/bin/python3 tests/model_golden/gen.py DIRECTORY")
+    directory = sys.argv[1]
+    os.makedirs(directory, exist_ok=True)
+    torch.use_deterministic_algorithms(True)
+    for entry in os.listdir(directory):
+        if entry.endswith(SUFFIXES):
+            os.remove(os.path.join(directory, entry))
+    total = sum(write_model(directory, name, build, n) for name, (build, n) in MODELS.items())
+    print("gen.py: wrote %d models (%d bytes) to %s" % (len(MODELS), total, directory))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,432 @@
+/*
+ * Model files (docs/formats.md): save -> load gives the same outputs and, saved
+ * again, the same bytes; the metadata; strict loading of weights (a missing,
+ * extra or misshapen tensor fails naming it and changes nothing, even when the
+ * failure is found while converting the last tensor); dtype conversion of
+ * F64/F16/BF16 weights; and what sn_model_load makes of a model file, a
+ * state_dict without a spec, a spec file and a broken file.
+ */
+#include "support/test_support.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MODEL_GOLDEN_DIR SN_GOLDEN_DIR "/../model_golden"
+
+static char tmp_dir[64];
+
+static int make_tmp_dir(void **state) {
+    (void)state;
+    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/sn_test_model_file_XXXXXX");
+    return mkdtemp(tmp_dir) ? 0 : -1;
+}
+
+static int remove_tmp_dir(void **state) {
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static const char *tmp_path(const char *name) {
+    static char paths[4][256];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, 256, "%s/%s", tmp_dir, name);
+    return p;
+}
+
+static sn_shape shape_of(int ndim, const int64_t *dims) {
+    sn_shape s;
+    if (sn_shape_make(&s, ndim, dims) != SN_OK) fail_msg("bad test shape");
+    return s;
+}
+
+static sn_model *compiled_model(const sn_module *mods, int count, int64_t batch, sn_shape sample) {
+    sn_model *m = NULL;
+    SN_ASSERT_OK(sn_model_create(&m, mods, count));
+    sn_model_compile_opts o = sn_model_compile_defaults();
+    o.batch = batch;
+    o.sample_shape = sample;
+    SN_ASSERT_OK(sn_model_compile(m, &o));
+    return m;
+}
+
+static void *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) fail_msg("cannot open %s", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc((size_t)n + 1);
+    if (!buf || fread(buf, 1, (size_t)n, f) != (size_t)n) fail_msg("cannot read %s", path);
+    fclose(f);
+    *len = (size_t)n;
+    return buf;
+}
+
+static void write_all(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f || fwrite(data, 1, len, f) != len) fail_msg("cannot write %s", path);
+    fclose(f);
+}
+
+/* ---- round trip ---- */
+
+/* Conv2d(2, 3, (3, 2), stride (2, 1), padding (1, 0)), ReLU, AvgPool2d(2),
+ * Flatten, Dropout(0.25), Linear(12, 4) on (2, 7, 5). */
+static int small_cnn(sn_module *mods) {
+    mods[0] = sn_module_conv2d(2, 3, 3, 2, 2, 1, 1, 0, 1);
+    mods[1] = sn_module_plain(SN_MOD_RELU);
+    mods[2] = sn_module_avgpool2d(2, 2, 2, 2, 0, 0, 0);
+    mods[3] = sn_module_plain(SN_MOD_FLATTEN);
+    mods[4] = sn_module_dropout(0.25f);
+    mods[5] = sn_module_linear(12, 4, 1);
+    return 6;
+}
+
+static void test_save_load_round_trip(void **state) {
+    (void)state;
+    sn_module mods[8];
+    const int count = small_cnn(mods);
+    const sn_shape sample = shape_of(3, (int64_t[]){2, 7, 5});
+    sn_model *m = compiled_model(mods, count, 1, sample);
+    SN_ASSERT_OK(sn_model_init(m, 11, SN_INIT_TORCH_DEFAULT));
+    enum { N = 6, IN = 70, OUT = 4 };
+    float x[N * IN], want[N * OUT], got[N * OUT];
+    sn_rng r;
+    sn_rng_seed(&r, 5, 9);
+    for (int i = 0; i < N * IN; i++) x[i] = 2.0f * sn_rng_uniform(&r) - 1.0f;
+    SN_ASSERT_OK(sn_model_forward(m, x, N, want));
+    const char *first = tmp_path("first.safetensors"), *second = tmp_path("second.safetensors");
+    SN_ASSERT_OK(sn_model_save(m, first));
+
+    sn_model *loaded = NULL;
+    SN_ASSERT_OK(sn_model_load(&loaded, first));
+    assert_non_null(sn_model_graph(loaded)); /* compiled at batch 1, loaded */
+    assert_int_equal(sn_graph_batch(sn_model_graph(loaded)), 1);
+    assert_true(sn_shape_equal(sn_model_sample_shape(loaded), &sample));
+    assert_int_equal(sn_model_module_count(loaded), count);
+    SN_ASSERT_OK(sn_model_forward(loaded, x, N, got));
+    assert_memory_equal(got, want, sizeof want);
+
+    SN_ASSERT_OK(sn_model_save(loaded, second));
+    size_t len1, len2;
+    void *bytes1 = read_all(first, &len1), *bytes2 = read_all(second, &len2);
+    assert_int_equal(len1, len2);
+    assert_memory_equal(bytes1, bytes2, len1);
+    free(bytes1);
+    free(bytes2);
+
+    /* What the file holds: torch's names in creation order, and the metadata. */
+    sn_safetensors *f;
+    SN_ASSERT_OK(sn_safetensors_open(&f, first));
+    const char *names[] = {"0.weight", "0.bias", "5.weight", "5.bias"};
+    assert_int_equal(sn_safetensors_count(f), 4);
+    for (int i = 0; i < 4; i++) {
+        assert_string_equal(sn_safetensors_name(f, i), names[i]);
+        assert_string_equal(sn_safetensors_dtype(f, i), "F32");
+    }
+    assert_int_equal(sn_safetensors_ndim(f, 0), 4);
+    assert_int_equal(sn_safetensors_dims(f, 0)[3], 2);
+    assert_string_equal(sn_safetensors_metadata(f, "format"), "sinapsi-model");
+    assert_string_equal(sn_safetensors_metadata(f, "input_shape"), "2x7x5");
+    assert_string_equal(sn_safetensors_metadata(f, "sinapsi_version"), sn_version());
+    char *spec;
+    SN_ASSERT_OK(sn_spec_format(mods, count, &spec));
+    assert_string_equal(sn_safetensors_metadata(f, "spec"), spec);
+    free(spec);
+    sn_safetensors_close(f);
+    sn_model_destroy(loaded);
+    sn_model_destroy(m);
+}
+
+/* A model trained in PyTorch (its state_dict) saved by sinapsi runs the same. */
+static void test_pytorch_weights_become_a_model_file(void **state) {
+    (void)state;
+    sn_model *m = NULL;
+    SN_ASSERT_OK(sn_model_from_spec_file(&m, MODEL_GOLDEN_DIR "/lenet5.spec.txt"));
+    assert_null(sn_model_graph(m));
+    sn_model_compile_opts o = sn_model_compile_defaults();
+    o.sample_shape = shape_of(3, (int64_t[]){1, 28, 28});
+    SN_ASSERT_OK(sn_model_compile(m, &o));
+    SN_ASSERT_OK(sn_model_load_weights(m, MODEL_GOLDEN_DIR "/lenet5.weights.safetensors"));
+    const char *path = tmp_path("lenet5.safetensors");
+    SN_ASSERT_OK(sn_model_save(m, path));
+    sn_model_destroy(m);
+
+    SN_ASSERT_OK(sn_model_load(&m, path));
+    sn_safetensors *io;
+    SN_ASSERT_OK(sn_safetensors_open(&io, MODEL_GOLDEN_DIR "/lenet5.io.safetensors"));
+    sn_tensor *x, *y;
+    SN_ASSERT_OK(sn_safetensors_read(io, "x", &x));
+    SN_ASSERT_OK(sn_safetensors_read(io, "y", &y));
+    sn_safetensors_close(io);
+    float got[64];
+    assert_true(sn_tensor_numel(y) <= 64);
+    SN_ASSERT_OK(sn_model_forward(m, x->data, x->shape.dim[0], got));
+    double max_diff = 0;
+    for (int64_t i = 0; i < sn_tensor_numel(y); i++) {
+        const double d = fabs((double)got[i] - y->data[i]);
+        assert_true(d <= 1e-5 + 1e-4 * fabs((double)y->data[i]));
+        if (d > max_diff) max_diff = d;
+    }
+    printf("lenet5 from PyTorch through a model file: largest difference %.3g\n", max_diff);
+    sn_tensor_destroy(x);
+    sn_tensor_destroy(y);
+    sn_model_destroy(m);
+}
+
+/* ---- strict loading ---- */
+
+/* Linear(3, 4), ReLU, Linear(4, 2): 0.weight (4, 3), 0.bias (4), 2.weight (2, 4),
+ * 2.bias (2). */
+static sn_model *mlp(void) {
+    const sn_module mods[] = {sn_module_linear(3, 4, 1), sn_module_plain(SN_MOD_RELU),
+                              sn_module_linear(4, 2, 1)};
+    sn_model *m = compiled_model(mods, 3, 2, shape_of(1, (int64_t[]){3}));
+    SN_ASSERT_OK(sn_model_init(m, 1, SN_INIT_TORCH_DEFAULT));
+    return m;
+}
+
+enum { MLP_PARAMS = 12 + 4 + 8 + 2 };
+
+/* Writes a file holding the tensors named (with the shapes given) filled with
+ * 0.5, in order. */
+typedef struct file_tensor {
+    const char *name;
+    int ndim;
+    int64_t dims[4];
+} file_tensor;
+
+static void write_tensors(const char *path, const file_tensor *t, int n) {
+    const char *names[8];
+    sn_tensor *tensors[8];
+    for (int i = 0; i < n; i++) {
+        names[i] = t[i].name;
+        SN_ASSERT_OK(sn_tensor_create(&tensors[i], t[i].ndim, t[i].dims));
+        for (int64_t k = 0; k < sn_tensor_numel(tensors[i]); k++) tensors[i]->data[k] = 0.5f;
+    }
+    SN_ASSERT_OK(
+        sn_safetensors_write(path, n, names, (const sn_tensor *const *)tensors, 0, NULL, NULL));
+    for (int i = 0; i < n; i++) sn_tensor_destroy(tensors[i]);
+}
+
+typedef struct strict_case {
+    const char *what;
+    file_tensor tensors[6];
+    int count;
+    sn_status status; /* SN_OK: must load */
+    const char *message[3];
+} strict_case;
+
+static void test_load_weights_is_strict(void **state) {
+    (void)state;
+    const file_tensor w0 = {"0.weight", 2, {4, 3}}, b0 = {"0.bias", 1, {4}},
+                      w2 = {"2.weight", 2, {2, 4}}, b2 = {"2.bias", 1, {2}};
+    const strict_case cases[] = {
+        {"exact", {w0, b0, w2, b2}, 4, SN_OK},
+        {"other names are not parameters",
+         {{"epoch", 1, {1}}, w0, b0, w2, b2, {"optimizer.0.weight.m", 2, {4, 3}}},
+         6,
+         SN_OK},
+        {"missing", {w0, b0, w2}, 3, SN_ERR_FORMAT, {"'2.bias'", "missing", "[2]"}},
+        {"extra of a module without parameters",
+         {w0, b0, {"1.weight", 1, {4}}, w2, b2},
+         5,
+         SN_ERR_FORMAT,
+         {"'1.weight'", "not a parameter", "ReLU"}},
+        {"extra beyond the model",
+         {w0, b0, w2, b2, {"7.running_mean", 1, {2}}},
+         5,
+         SN_ERR_FORMAT,
+         {"'7.running_mean'", "3 modules"}},
+        {"wrong shape",
+         {{"0.weight", 2, {4, 4}}, b0, w2, b2},
+         4,
+         SN_ERR_SHAPE,
+         {"'0.weight'", "[4, 4]", "[4, 3]"}},
+        {"transposed", {w0, b0, {"2.weight", 2, {4, 2}}, b2}, 4, SN_ERR_SHAPE, {"'2.weight'"}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sn_model *m = mlp();
+        size_t n;
+        float *params = sn_graph_params(sn_model_graph(m), &n);
+        assert_int_equal(n, MLP_PARAMS);
+        float before[MLP_PARAMS];
+        memcpy(before, params, sizeof before);
+        const char *path = tmp_path("strict.safetensors");
+        write_tensors(path, cases[c].tensors, cases[c].count);
+        const sn_status st = sn_model_load_weights(m, path);
+        if (st != cases[c].status)
+            fail_msg("%s: %s, expected %s: %s", cases[c].what, sn_status_string(st),
+                     sn_status_string(cases[c].status), sn_last_error());
+        if (st == SN_OK) {
+            for (size_t i = 0; i < n; i++) assert_true(params[i] == 0.5f);
+        } else {
+            printf("%-38s %s\n", cases[c].what, sn_last_error());
+            for (int k = 0; k < 3 && cases[c].message[k]; k++)
+                if (!strstr(sn_last_error(), cases[c].message[k]))
+                    fail_msg("%s: '%s' lacks '%s'", cases[c].what, sn_last_error(),
+                             cases[c].message[k]);
+            assert_memory_equal(params, before, sizeof before); /* nothing changed */
+        }
+        sn_model_destroy(m);
+    }
+}
+
+/* ---- dtypes, through a hand-written file (the writer writes F32 only) ---- */
+
+typedef struct raw_tensor {
+    const char *name, *dtype, *shape; /* shape as JSON: "[4, 3]" */
+    const void *data;
+    size_t bytes;
+} raw_tensor;
+
+static void write_raw(const char *path, const raw_tensor *t, int n) {
+    char header[2048];
+    size_t used = (size_t)snprintf(header, sizeof header, "{");
+    size_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        used += (size_t)snprintf(
+            header + used, sizeof header - used,
+            "%s\"%s\":{\"dtype\":\"%s\",\"shape\":%s,\"data_offsets\":[%zu,%zu]}", i ? "," : "",
+            t[i].name, t[i].dtype, t[i].shape, offset, offset + t[i].bytes);
+        offset += t[i].bytes;
+    }
+    used += (size_t)snprintf(header + used, sizeof header - used, "}");
+    while (used % 8) header[used++] = ' ';
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    const uint64_t len = used;
+    fwrite(&len, 8, 1, f); /* little-endian host (sinapsi requires one) */
+    fwrite(header, 1, used, f);
+    for (int i = 0; i < n; i++) fwrite(t[i].data, 1, t[i].bytes, f);
+    fclose(f);
+}
+
+static void test_weights_in_other_dtypes(void **state) {
+    (void)state;
+    const double w0[12] = {0.5, -1.25, 3.0, 0.125, 2.0, -0.75, 1e-3, -4.5, 0.25, 1.5, -2.0, 8.0};
+    const uint16_t b0_f16[4] = {0x3800, 0xBD00, 0x4200, 0x3000};  /* 0.5 -1.25 3 0.125 */
+    const uint16_t w2_bf16[8] = {0x4000, 0xBF40, 0x3F00, 0xBFA0,  /* 2 -0.75 0.5 -1.25 */
+                                 0x4040, 0x3E00, 0x0000, 0x8000}; /* 3 0.125 0 -0 */
+    const float b2[2] = {-0.5f, 7.0f};
+    const float want[MLP_PARAMS] = {0.5f,   -1.25f, 3.0f,  0.125f, 2.0f, -0.75f, (float)1e-3,
+                                    -4.5f,  0.25f,  1.5f,  -2.0f,  8.0f, 0.5f,   -1.25f,
+                                    3.0f,   0.125f, 2.0f,  -0.75f, 0.5f, -1.25f, 3.0f,
+                                    0.125f, 0.0f,   -0.0f, -0.5f,  7.0f};
+    const raw_tensor mixed[] = {{"0.weight", "F64", "[4,3]", w0, sizeof w0},
+                                {"0.bias", "F16", "[4]", b0_f16, sizeof b0_f16},
+                                {"2.weight", "BF16", "[2,4]", w2_bf16, sizeof w2_bf16},
+                                {"2.bias", "F32", "[2]", b2, sizeof b2}};
+    const char *path = tmp_path("dtypes.safetensors");
+    write_raw(path, mixed, 4);
+    sn_model *m = mlp();
+    SN_ASSERT_OK(sn_model_load_weights(m, path));
+    float *params = sn_graph_params(sn_model_graph(m), NULL);
+    assert_memory_equal(params, want, sizeof want);
+
+    /* A value that float32 cannot hold, found while converting the last tensor:
+     * the three tensors before it must not have been copied. */
+    const int64_t not_exact[2] = {16777217, 1}; /* 2^24 + 1 */
+    float w0_f32[12], b0_f32[4], w2_f32[8];
+    for (int i = 0; i < 12; i++) w0_f32[i] = 9.0f;
+    for (int i = 0; i < 4; i++) b0_f32[i] = 9.0f;
+    for (int i = 0; i < 8; i++) w2_f32[i] = 9.0f;
+    const raw_tensor bad[] = {{"0.weight", "F32", "[4,3]", w0_f32, sizeof w0_f32},
+                              {"0.bias", "F32", "[4]", b0_f32, sizeof b0_f32},
+                              {"2.weight", "F32", "[2,4]", w2_f32, sizeof w2_f32},
+                              {"2.bias", "I64", "[2]", not_exact, sizeof not_exact}};
+    write_raw(path, bad, 4);
+    assert_int_equal(sn_model_load_weights(m, path), SN_ERR_RANGE);
+    printf("unrepresentable: %s\n", sn_last_error());
+    assert_memory_equal(params, want, sizeof want);
+    sn_model_destroy(m);
+}
+
+/* ---- what sn_model_load makes of a file ---- */
+
+static void test_load_tells_files_apart(void **state) {
+    (void)state;
+    sn_model *m = (sn_model *)&m; /* must be reset to NULL on failure */
+
+    /* A PyTorch state_dict: weights without a spec. */
+    const char *state_dict = MODEL_GOLDEN_DIR "/mlp.weights.safetensors";
+    assert_int_equal(sn_model_load(&m, state_dict), SN_ERR_FORMAT);
+    assert_null(m);
+    assert_non_null(strstr(sn_last_error(), "--weights"));
+    assert_non_null(strstr(sn_last_error(), "mlp.weights.safetensors"));
+
+    /* A spec file: modules, not compiled. */
+    SN_ASSERT_OK(sn_model_load(&m, MODEL_GOLDEN_DIR "/mlp.spec.txt"));
+    assert_int_equal(sn_model_module_count(m), 15);
+    assert_null(sn_model_graph(m));
+    assert_int_equal(sn_model_save(m, tmp_path("uncompiled.safetensors")), SN_ERR_STATE);
+    assert_int_equal(sn_model_load_weights(m, state_dict), SN_ERR_STATE);
+    sn_model_destroy(m);
+
+    /* A broken safetensors file is reported as one, not parsed as a spec. */
+    const char *broken = tmp_path("broken.safetensors");
+    write_all(broken, "\x10\0\0\0\0\0\0\0{\"a\":1}", 15);
+    assert_int_equal(sn_model_load(&m, broken), SN_ERR_FORMAT);
+    assert_non_null(strstr(sn_last_error(), "broken.safetensors"));
+    /* Named .safetensors, its first 8 bytes text: still not read as a spec. */
+    const char *text_named_safetensors = tmp_path("text.safetensors");
+    write_all(text_named_safetensors, "ReLU()\nReLU()\n", 14);
+    assert_int_equal(sn_model_load(&m, text_named_safetensors), SN_ERR_FORMAT);
+    assert_non_null(strstr(sn_last_error(), "text.safetensors"));
+    assert_int_equal(sn_model_load(&m, tmp_path("does-not-exist")), SN_ERR_IO);
+
+    /* Metadata that cannot make a model. */
+    const float w[2] = {1, 2};
+    sn_tensor view = {.shape = shape_of(2, (int64_t[]){1, 2}), .data = (float *)w};
+    const sn_tensor *views[] = {&view};
+    const char *names[] = {"0.weight"};
+    const char *keys[] = {"format", "spec", "input_shape"};
+    const struct {
+        const char *spec, *input_shape, *message;
+    } bad[] = {
+        {"Linear(2, 1, bias=False)", "2x", "input_shape '2x'"},
+        {"Linear(2, 1, bias=False)", "0", "input_shape '0'"},
+        {"Linear(3, 1, bias=False)", "2", "does not compile"},
+        {"Linear(2, 1)", "2", "'0.bias' is missing"},
+    };
+    const char *path = tmp_path("meta.safetensors");
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *values[] = {"sinapsi-model", bad[i].spec, bad[i].input_shape};
+        SN_ASSERT_OK(sn_safetensors_write(path, 1, names, views, 3, keys, values));
+        assert_int_not_equal(sn_model_load(&m, path), SN_OK);
+        assert_null(m);
+        printf("%s\n", sn_last_error());
+        if (!strstr(sn_last_error(), bad[i].message))
+            fail_msg("'%s' lacks '%s'", sn_last_error(), bad[i].message);
+    }
+    /* ...and the same file with good metadata loads. */
+    const char *values[] = {"sinapsi-model", "Linear(2, 1, bias=False)", "2"};
+    SN_ASSERT_OK(sn_safetensors_write(path, 1, names, views, 3, keys, values));
+    SN_ASSERT_OK(sn_model_load(&m, path));
+    float y;
+    SN_ASSERT_OK(sn_model_forward(m, (float[]){3, 4}, 1, &y));
+    assert_true(y == 1 * 3 + 2 * 4);
+    sn_model_destroy(m);
+
+    /* Saving where no file can be written fails and says where. */
+    SN_ASSERT_OK(sn_model_load(&m, path));
+    assert_int_equal(sn_model_save(m, "/nonexistent-dir/m.safetensors"), SN_ERR_IO);
+    sn_model_destroy(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_save_load_round_trip),
+        cmocka_unit_test(test_pytorch_weights_become_a_model_file),
+        cmocka_unit_test(test_load_weights_is_strict),
+        cmocka_unit_test(test_weights_in_other_dtypes),
+        cmocka_unit_test(test_load_tells_files_apart),
+    };
+    return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
+}
