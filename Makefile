@@ -30,10 +30,13 @@ test-ops: build
 demo: build
 	@$(BUILD)/example_xor
 
-# Regenerate the PyTorch golden files (needs Debian's python3-torch).
+# Regenerate every PyTorch golden file (needs Debian's python3-torch) and the
+# malformed-file corpus. The outputs are committed; the tests need no Python.
 golden:
 	@scripts/install-deps.sh --golden
-	@/usr/bin/python3 tests/golden/gen.py tests/golden
+	@for d in golden model_golden optim_golden interop; do \
+	  /usr/bin/python3 tests/$$d/gen.py tests/$$d || exit 1; done
+	@/usr/bin/python3 tests/malformed/make_corpus.py tests/malformed
 
 # libFuzzer targets for the file readers (clang, ASan + UBSan), each run for
 # FUZZ_SECONDS seconds (default 60); fails on any finding. See docs/fuzzing.md.

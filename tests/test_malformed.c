@@ -39,14 +39,6 @@
  * buffers, the handle, small tables. */
 #define SLACK_BYTES (1024 * 1024)
 
-#if defined(__SANITIZE_ADDRESS__)
-#define SN_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SN_ASAN 1
-#endif
-#endif
-
 /* ---- allocation tracking ---- */
 
 static long long live_bytes, peak_bytes;

@@ -118,12 +118,13 @@ static sn_status cell_error(const char *path, const csv_line *line, int64_t colu
                     (long long)column, what, quoted);
 }
 
-/* Parses the cells of a line into row (n_cols floats). With row NULL it only
- * tells whether every cell is a number (header detection) without an error. */
+/* Parses the cells of a line into row (n_cols floats), or with row NULL only
+ * checks them. With all_numbers non-NULL it only tells whether every cell is a
+ * number (header detection), without an error. */
 static sn_status parse_row(const char *path, const csv_line *line, int64_t n_cols, float *row,
                            int *all_numbers) {
     int64_t have = count_cells(line);
-    if (row && have != n_cols)
+    if (!all_numbers && have != n_cols)
         return sn_error(SN_ERR_FORMAT, "%s:%lld: %lld columns, but the first row has %lld", path,
                         (long long)line->number, (long long)have, (long long)n_cols);
     const char *cell = line->text, *end = line->text + line->len;
@@ -134,7 +135,7 @@ static sn_status parse_row(const char *path, const csv_line *line, int64_t n_col
         cell_result r = parse_cell(cell, len, &v);
         if (r != CELL_OK) {
             if (all_numbers) *all_numbers = 0;
-            if (row) return cell_error(path, line, c + 1, cell, len, r);
+            if (!all_numbers) return cell_error(path, line, c + 1, cell, len, r);
             return SN_OK;
         }
         if (row) row[c] = v;
@@ -144,9 +145,15 @@ static sn_status parse_row(const char *path, const csv_line *line, int64_t n_col
     return SN_OK;
 }
 
-/* First pass: the number of non-empty lines; an empty line may only be
- * followed by more empty lines. */
-static sn_status count_lines(csv_reader *r, int64_t *n_lines) {
+/* First pass: the number of non-empty lines and cells per line, with every
+ * line after the first (which may be a header) checked as the second pass will
+ * read it (the first too unless it may be a header, which then cannot
+ * hold data), so that nothing is allocated for a file that will be refused, and
+ * the table has at most one cell per two bytes of file (a digit and a
+ * separator): at most twice the file size in floats. An empty line may only be followed by more
+ * empty lines. Lines past limit + 1 (a possible header) are counted, not checked. */
+static sn_status count_lines(csv_reader *r, int header, int64_t limit, int64_t *n_lines,
+                             int64_t *n_cols) {
     int64_t n = 0, first_empty = 0;
     csv_line line;
     int got;
@@ -160,6 +167,12 @@ static sn_status count_lines(csv_reader *r, int64_t *n_lines) {
                             "%s:%lld: empty line before more data (line %lld); empty lines "
                             "are allowed only at the end",
                             r->path, (long long)first_empty, (long long)line.number);
+        if (n == 0) *n_cols = count_cells(&line);
+        /* The first line is checked only when it cannot be a header. */
+        if ((n > 0 || header == 0) && (limit == 0 || n <= limit)) {
+            sn_status st = parse_row(r->path, &line, *n_cols, NULL, NULL);
+            if (st != SN_OK) return st;
+        }
         n++;
     }
     if (got < 0) return sn_last_status();
@@ -168,8 +181,8 @@ static sn_status count_lines(csv_reader *r, int64_t *n_lines) {
 }
 
 static sn_status read_table(csv_reader *r, int header, int64_t limit, sn_csv_table *t) {
-    int64_t n_lines = 0;
-    sn_status st = count_lines(r, &n_lines);
+    int64_t n_lines = 0, n_cols = 0;
+    sn_status st = count_lines(r, header, limit, &n_lines, &n_cols);
     if (st != SN_OK) return st;
     if (n_lines == 0) return sn_error(SN_ERR_FORMAT, "%s: no rows", r->path);
     if (fseek(r->fp, 0, SEEK_SET) != 0)
@@ -178,7 +191,7 @@ static sn_status read_table(csv_reader *r, int header, int64_t limit, sn_csv_tab
 
     csv_line line;
     if (next_line(r, &line) <= 0) return sn_error(SN_ERR_IO, "%s: changed while reading", r->path);
-    t->n_cols = count_cells(&line);
+    t->n_cols = n_cols;
     if (header < 0) {
         int all_numbers;
         parse_row(r->path, &line, t->n_cols, NULL, &all_numbers);

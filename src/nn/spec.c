@@ -830,24 +830,23 @@ typedef enum wrapper_state {
 } wrapper_state;
 
 typedef struct spec_parser {
-    sn_module *modules;
+    sn_module *modules; /* NULL in the first, checking pass */
     int count, capacity;
     wrapper_state wrapper;
     int wrapper_line;
 } spec_parser;
 
+/* The checking pass only counts; the second pass stores into an array sized
+ * by the first, so a spec that is refused allocates nothing. */
 static sn_status append_module(spec_parser *sp, const sn_module *m, where at) {
-    if (sp->count == sp->capacity) {
-        if (sp->capacity >= SPEC_MAX_MODULES)
-            return report(at, SN_ERR_FORMAT, "too many modules (the limit is %d)",
-                          SPEC_MAX_MODULES);
-        const int capacity = sp->capacity ? 2 * sp->capacity : 16;
-        sn_module *grown = realloc(sp->modules, (size_t)capacity * sizeof *grown);
-        if (!grown) return report(at, SN_ERR_NOMEM, "out of memory for %d modules", capacity);
-        sp->modules = grown;
-        sp->capacity = capacity;
+    if (sp->count >= SPEC_MAX_MODULES)
+        return report(at, SN_ERR_FORMAT, "too many modules (the limit is %d)", SPEC_MAX_MODULES);
+    if (sp->modules) {
+        if (sp->count >= sp->capacity)
+            return report(at, SN_ERR_STATE, "the text changed between the two passes");
+        sp->modules[sp->count] = *m;
     }
-    sp->modules[sp->count++] = *m;
+    sp->count++;
     return SN_OK;
 }
 
@@ -964,14 +963,9 @@ static sn_status parse_line(spec_parser *sp, cursor *c) {
     return parse_module(sp, c, t, has_index);
 }
 
-sn_status sn_spec_parse(const char *text, size_t len, const char *source, sn_module **modules,
-                        int *count) {
-    if (modules) *modules = NULL;
-    if (count) *count = 0;
-    if (!modules || !count || (!text && len > 0))
-        return sn_error(SN_ERR_INVALID_ARG, "sn_spec_parse: NULL argument");
-    if (!source) source = "spec";
-    spec_parser sp = {0};
+/* One pass over the text: with sp->modules NULL it checks and counts, else it
+ * also stores. */
+static sn_status parse_text(spec_parser *sp, const char *text, size_t len, const char *source) {
     where at = {source, 0, NULL};
     const char *p = text, *end = text ? text + len : NULL;
     if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) p += 3; /* a UTF-8 byte-order mark */
@@ -984,14 +978,33 @@ sn_status sn_spec_parse(const char *text, size_t len, const char *source, sn_mod
         at.line++;
         const char *newline = memchr(p, '\n', (size_t)(end - p));
         cursor c = {p, newline ? newline : end, at};
-        st = parse_line(&sp, &c);
+        st = parse_line(sp, &c);
         p = newline ? newline + 1 : end;
     }
-    if (st == SN_OK && sp.wrapper == WRAPPER_OPEN)
-        st = report((where){source, sp.wrapper_line, "Sequential"}, SN_ERR_FORMAT,
+    if (st == SN_OK && sp->wrapper == WRAPPER_OPEN)
+        st = report((where){source, sp->wrapper_line, "Sequential"}, SN_ERR_FORMAT,
                     "unbalanced parentheses: 'Sequential(' is never closed by a ')' line");
-    if (st == SN_OK && sp.count == 0)
+    if (st == SN_OK && sp->count == 0)
         st = sn_error(SN_ERR_FORMAT, "%.200s: no modules in the spec", source);
+    return st;
+}
+
+sn_status sn_spec_parse(const char *text, size_t len, const char *source, sn_module **modules,
+                        int *count) {
+    if (modules) *modules = NULL;
+    if (count) *count = 0;
+    if (!modules || !count || (!text && len > 0))
+        return sn_error(SN_ERR_INVALID_ARG, "sn_spec_parse: NULL argument");
+    if (!source) source = "spec";
+    spec_parser check = {0};
+    sn_status st = parse_text(&check, text, len, source);
+    if (st != SN_OK) return st;
+    spec_parser sp = {0};
+    sp.capacity = check.count;
+    sp.modules = malloc((size_t)check.count * sizeof *sp.modules);
+    if (!sp.modules)
+        return sn_error(SN_ERR_NOMEM, "%.200s: out of memory for %d modules", source, check.count);
+    st = parse_text(&sp, text, len, source);
     if (st != SN_OK) {
         free(sp.modules);
         return st;

@@ -30,36 +30,15 @@ The safetensors package is not in Debian, so this file has its own writer; it
 follows the reference layout (header padded with spaces to a multiple of 8).
 """
 
-import json
 import os
-import struct
 import sys
 import zlib
 
 import torch
 import torch.nn.functional as F
 
-
-def write_safetensors(path, tensors, metadata):
-    """tensors: list of (name, float32 tensor), written in that order."""
-    header = {"__metadata__": metadata}
-    offset = 0
-    blobs = []
-    for name, t in tensors:
-        t = t.detach().to(torch.float32).contiguous()
-        values = t.reshape(-1).tolist()
-        blob = struct.pack("<%df" % len(values), *values)
-        header[name] = {"dtype": "F32", "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pyutil"))
+from safetensors_writer import write_safetensors  # noqa: E402
 
 
 def pair(v):

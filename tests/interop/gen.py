@@ -32,40 +32,15 @@ committed; the tests need no Python.
 
 import copy
 import glob
-import json
 import os
-import struct
 import sys
 import zlib
 
 import torch
 from torch import nn
 
-DTYPES = {torch.float32: ("F32", "f"), torch.int64: ("I64", "q")}
-
-
-def write_safetensors(path, tensors, metadata=None):
-    """tensors: list of (name, tensor) written in that order, F32 or I64."""
-    header = {"__metadata__": metadata or {}}
-    offset = 0
-    blobs = []
-    for name, t in tensors:
-        t = t.detach().contiguous()
-        dtype, code = DTYPES[t.dtype]
-        values = t.reshape(-1).tolist()
-        blob = struct.pack("<%d%s" % (len(values), code), *values)
-        header[name] = {"dtype": dtype, "shape": list(t.shape),
-                        "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    text = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)))
-        f.write(text)
-        for blob in blobs:
-            f.write(blob)
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pyutil"))
+from safetensors_writer import write_safetensors  # noqa: E402
 
 def features_after(layers, sample_shape):
     """in_features of the Linear that follows `layers` on one example."""

@@ -311,6 +311,11 @@ def csv_cases():
     case(r, "ragged_wide_second_row.csv", b"1,2\n" + b"0," * 5000 + b"0\n", F,
          ":2: 5001 columns, but the first row has 2")
     case(r, "binary_garbage.csv", bytes(range(1, 256)), F, ":2: 2 columns, but the first row has 1")
+    # Found by fuzz_csv: a wide first row and many short rows once made the
+    # reader allocate rows x first-row columns (80 MB for 18 KB) before it
+    # looked at the second row. The first pass now checks every row.
+    case(r, "ragged_rows_wide_first_row.csv", b"0," * 1999 + b"0\n" + b"0\n" * 8000, F,
+         ":2: 1 columns, but the first row has 2000")
 
 
 # What each truncation of CSV_VALID must give. The header is detected by its
@@ -378,6 +383,10 @@ def spec_cases():
          ":1: Linear: unbalanced parentheses: missing ')'")
     case(r, "extra_close_paren.txt", b"ReLU())\n", F, ":1: ReLU: unbalanced parentheses: one ')' too many")
     case(r, "unknown_module.txt", b"Dense(4, 3)\n", F, ":1: Dense: unknown module")
+    # Found by fuzz_spec: 20,000 valid modules before a bad line once cost 15x
+    # the text in module structs; the checking pass now allocates nothing.
+    case(r, "many_modules_then_error.txt", b"ReLU()\n" * 20000 + b"Dense(4, 3)\n", F,
+         ":20001: Dense: unknown module")
     case(r, "dilation_2.txt", b"Conv2d(1, 6, 5, dilation=2)\n", U,
          ":1: Conv2d: dilation=2 is not supported")
     case(r, "ceil_mode_true.txt", b"ReLU()\nMaxPool2d(2, ceil_mode=True)\n", U,
