@@ -17,9 +17,9 @@
  *     line "sinapsi: ..." naming the file, or exit 2 for usage errors.
  */
 #include "support/test_support.h"
+#include "support/temp_dir.h"
 
 #include <cjson/cJSON.h>
-#include <dirent.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
@@ -40,8 +40,6 @@
 #define ATOL 1e-5
 
 extern char **environ;
-
-static char tmp_dir[] = "/tmp/sn_test_cli_XXXXXX";
 
 /* ---- running the CLI ---- */
 
@@ -73,8 +71,8 @@ static void free_run(cli_run *r) {
 /* Runs sinapsi with the NULL-terminated args, stdout and stderr into files. */
 static cli_run run_cli(const char *const *args) {
     char out_path[256], err_path[256];
-    snprintf(out_path, sizeof out_path, "%s/stdout", tmp_dir);
-    snprintf(err_path, sizeof err_path, "%s/stderr", tmp_dir);
+    snprintf(out_path, sizeof out_path, "%s", sn_temp_path("stdout"));
+    snprintf(err_path, sizeof err_path, "%s", sn_temp_path("stderr"));
     const char *argv[64] = {SN_CLI_PATH};
     int argc = 1;
     for (; args[argc - 1]; argc++) {
@@ -117,8 +115,9 @@ static const char *interop(const char *name, const char *suffix, char *buf, size
     return buf;
 }
 
+/* sn_temp_path(name) copied into buf: these paths outlive its 4 buffers. */
 static const char *tmp_file(const char *name, char *buf, size_t cap) {
-    snprintf(buf, cap, "%s/%s", tmp_dir, name);
+    snprintf(buf, cap, "%s", sn_temp_path(name));
     return buf;
 }
 
@@ -576,27 +575,6 @@ static void test_help(void **state) {
     expect_help_lists("eval", eval);
 }
 
-/* ---- set-up ---- */
-
-static int make_tmp_dir(void **state) {
-    (void)state;
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-/* The directory holds only the files this test wrote. */
-static int remove_tmp_dir(void **state) {
-    (void)state;
-    DIR *dir = opendir(tmp_dir);
-    if (!dir) return -1;
-    struct dirent *e;
-    char path[512];
-    while ((e = readdir(dir)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-            unlink(tmp_file(e->d_name, path, sizeof path));
-    closedir(dir);
-    return rmdir(tmp_dir);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_comparison_rejects_perturbed),
@@ -609,5 +587,5 @@ int main(void) {
         cmocka_unit_test(test_error_paths),
         cmocka_unit_test(test_help),
     };
-    return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
+    return cmocka_run_group_tests(tests, sn_temp_dir_setup, sn_temp_dir_teardown);
 }

@@ -3,41 +3,20 @@
  * again, the same bytes; the metadata; strict loading of weights (a missing,
  * extra or misshapen tensor fails naming it and changes nothing, even when the
  * failure is found while converting the last tensor); dtype conversion of
- * F64/F16/BF16 weights; and what sn_model_load makes of a model file, a
- * state_dict without a spec, a spec file and a broken file.
+ * F64/F16/BF16 weights; the rule by which sn_model_load tells safetensors
+ * from a spec (sn_model_file_is_safetensors, at the header-length bound); and
+ * what sn_model_load makes of a model file, a state_dict without a spec, a
+ * spec file and a broken file.
  */
 #include "support/test_support.h"
+#include "support/temp_dir.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #define MODEL_GOLDEN_DIR SN_GOLDEN_DIR "/../model_golden"
-
-static char tmp_dir[64];
-
-static int make_tmp_dir(void **state) {
-    (void)state;
-    snprintf(tmp_dir, sizeof tmp_dir, "/tmp/sn_test_model_file_XXXXXX");
-    return mkdtemp(tmp_dir) ? 0 : -1;
-}
-
-static int remove_tmp_dir(void **state) {
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_dir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static const char *tmp_path(const char *name) {
-    static char paths[4][256];
-    static int next;
-    char *p = paths[next++ % 4];
-    snprintf(p, 256, "%s/%s", tmp_dir, name);
-    return p;
-}
 
 static sn_shape shape_of(int ndim, const int64_t *dims) {
     sn_shape s;
@@ -101,7 +80,8 @@ static void test_save_load_round_trip(void **state) {
     sn_rng_seed(&r, 5, 9);
     for (int i = 0; i < N * IN; i++) x[i] = 2.0f * sn_rng_uniform(&r) - 1.0f;
     SN_ASSERT_OK(sn_model_forward(m, x, N, want));
-    const char *first = tmp_path("first.safetensors"), *second = tmp_path("second.safetensors");
+    const char *first = sn_temp_path("first.safetensors"),
+               *second = sn_temp_path("second.safetensors");
     SN_ASSERT_OK(sn_model_save(m, first));
 
     sn_model *loaded = NULL;
@@ -154,7 +134,7 @@ static void test_pytorch_weights_become_a_model_file(void **state) {
     o.sample_shape = shape_of(3, (int64_t[]){1, 28, 28});
     SN_ASSERT_OK(sn_model_compile(m, &o));
     SN_ASSERT_OK(sn_model_load_weights(m, MODEL_GOLDEN_DIR "/lenet5.weights.safetensors"));
-    const char *path = tmp_path("lenet5.safetensors");
+    const char *path = sn_temp_path("lenet5.safetensors");
     SN_ASSERT_OK(sn_model_save(m, path));
     sn_model_destroy(m);
 
@@ -258,7 +238,7 @@ static void test_load_weights_is_strict(void **state) {
         assert_int_equal(n, MLP_PARAMS);
         float before[MLP_PARAMS];
         memcpy(before, params, sizeof before);
-        const char *path = tmp_path("strict.safetensors");
+        const char *path = sn_temp_path("strict.safetensors");
         write_tensors(path, cases[c].tensors, cases[c].count);
         const sn_status st = sn_model_load_weights(m, path);
         if (st != cases[c].status)
@@ -323,7 +303,7 @@ static void test_weights_in_other_dtypes(void **state) {
                                 {"0.bias", "F16", "[4]", b0_f16, sizeof b0_f16},
                                 {"2.weight", "BF16", "[2,4]", w2_bf16, sizeof w2_bf16},
                                 {"2.bias", "F32", "[2]", b2, sizeof b2}};
-    const char *path = tmp_path("dtypes.safetensors");
+    const char *path = sn_temp_path("dtypes.safetensors");
     write_raw(path, mixed, 4);
     sn_model *m = mlp();
     SN_ASSERT_OK(sn_model_load_weights(m, path));
@@ -350,6 +330,45 @@ static void test_weights_in_other_dtypes(void **state) {
 
 /* ---- what sn_model_load makes of a file ---- */
 
+/* The header length is a little-endian u64: 8 bytes of it, then filler. */
+static const char *file_with_header_len(const char *name, uint64_t header_len) {
+    unsigned char bytes[16];
+    memset(bytes + 8, '.', 8);
+    for (int i = 0; i < 8; i++) bytes[i] = (unsigned char)(header_len >> (8 * i));
+    const char *path = sn_temp_path(name);
+    write_all(path, bytes, sizeof bytes);
+    return path;
+}
+
+static int is_safetensors(const char *path) {
+    int answer = -1;
+    SN_ASSERT_OK(sn_model_file_is_safetensors(path, &answer));
+    return answer;
+}
+
+static void test_file_is_safetensors(void **state) {
+    (void)state;
+    assert_int_equal(is_safetensors(MODEL_GOLDEN_DIR "/mlp.weights.safetensors"), 1);
+    assert_int_equal(is_safetensors(MODEL_GOLDEN_DIR "/mlp.spec.txt"), 0);
+    /* The header length bound, on both sides, in files without the suffix. */
+    assert_int_equal(is_safetensors(file_with_header_len("at_max", SN_SAFETENSORS_MAX_HEADER)), 1);
+    assert_int_equal(
+        is_safetensors(file_with_header_len("past_max", SN_SAFETENSORS_MAX_HEADER + 1ull)), 0);
+    /* Fewer than 8 bytes: a spec, unless the name says safetensors. */
+    write_all(sn_temp_path("short"), "\0\0\0\0", 4);
+    assert_int_equal(is_safetensors(sn_temp_path("short")), 0);
+    write_all(sn_temp_path("short.safetensors"), "ReLU()", 6);
+    assert_int_equal(is_safetensors(sn_temp_path("short.safetensors")), 1);
+
+    int answer = -1;
+    assert_int_equal(sn_model_file_is_safetensors(sn_temp_path("does-not-exist"), &answer),
+                     SN_ERR_IO);
+    assert_non_null(strstr(sn_last_error(), "does-not-exist"));
+    assert_int_equal(sn_model_file_is_safetensors(NULL, &answer), SN_ERR_INVALID_ARG);
+    assert_int_equal(sn_model_file_is_safetensors(MODEL_GOLDEN_DIR "/mlp.spec.txt", NULL),
+                     SN_ERR_INVALID_ARG);
+}
+
 static void test_load_tells_files_apart(void **state) {
     (void)state;
     sn_model *m = (sn_model *)&m; /* must be reset to NULL on failure */
@@ -365,21 +384,21 @@ static void test_load_tells_files_apart(void **state) {
     SN_ASSERT_OK(sn_model_load(&m, MODEL_GOLDEN_DIR "/mlp.spec.txt"));
     assert_int_equal(sn_model_module_count(m), 15);
     assert_null(sn_model_graph(m));
-    assert_int_equal(sn_model_save(m, tmp_path("uncompiled.safetensors")), SN_ERR_STATE);
+    assert_int_equal(sn_model_save(m, sn_temp_path("uncompiled.safetensors")), SN_ERR_STATE);
     assert_int_equal(sn_model_load_weights(m, state_dict), SN_ERR_STATE);
     sn_model_destroy(m);
 
     /* A broken safetensors file is reported as one, not parsed as a spec. */
-    const char *broken = tmp_path("broken.safetensors");
+    const char *broken = sn_temp_path("broken.safetensors");
     write_all(broken, "\x10\0\0\0\0\0\0\0{\"a\":1}", 15);
     assert_int_equal(sn_model_load(&m, broken), SN_ERR_FORMAT);
     assert_non_null(strstr(sn_last_error(), "broken.safetensors"));
     /* Named .safetensors, its first 8 bytes text: still not read as a spec. */
-    const char *text_named_safetensors = tmp_path("text.safetensors");
+    const char *text_named_safetensors = sn_temp_path("text.safetensors");
     write_all(text_named_safetensors, "ReLU()\nReLU()\n", 14);
     assert_int_equal(sn_model_load(&m, text_named_safetensors), SN_ERR_FORMAT);
     assert_non_null(strstr(sn_last_error(), "text.safetensors"));
-    assert_int_equal(sn_model_load(&m, tmp_path("does-not-exist")), SN_ERR_IO);
+    assert_int_equal(sn_model_load(&m, sn_temp_path("does-not-exist")), SN_ERR_IO);
 
     /* Metadata that cannot make a model. */
     const float w[2] = {1, 2};
@@ -395,7 +414,7 @@ static void test_load_tells_files_apart(void **state) {
         {"Linear(3, 1, bias=False)", "2", "does not compile"},
         {"Linear(2, 1)", "2", "'0.bias' is missing"},
     };
-    const char *path = tmp_path("meta.safetensors");
+    const char *path = sn_temp_path("meta.safetensors");
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         const char *values[] = {"sinapsi-model", bad[i].spec, bad[i].input_shape};
         SN_ASSERT_OK(sn_safetensors_write(path, 1, names, views, 3, keys, values));
@@ -426,7 +445,8 @@ int main(void) {
         cmocka_unit_test(test_pytorch_weights_become_a_model_file),
         cmocka_unit_test(test_load_weights_is_strict),
         cmocka_unit_test(test_weights_in_other_dtypes),
+        cmocka_unit_test(test_file_is_safetensors),
         cmocka_unit_test(test_load_tells_files_apart),
     };
-    return cmocka_run_group_tests(tests, make_tmp_dir, remove_tmp_dir);
+    return cmocka_run_group_tests(tests, sn_temp_dir_setup, sn_temp_dir_teardown);
 }

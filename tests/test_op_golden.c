@@ -19,6 +19,7 @@
  * checks that a perturbed output or gradient, and an unknown op, do fail.
  */
 #include "support/test_support.h"
+#include "support/temp_dir.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "sinapsi/safetensors.h"
 
@@ -528,9 +528,7 @@ static void copy_golden(const char *src, const char *dst, const char *perturb, f
 static void test_negative_controls(void **state) {
     (void)state;
     const char *src = SN_GOLDEN_DIR "/linear_n5_in7_out3.safetensors";
-    char dir[] = "/tmp/sn_golden_XXXXXX", path[256];
-    assert_non_null(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/case.safetensors", dir);
+    const char *path = sn_temp_path("case.safetensors");
     case_result r;
 
     /* The unchanged copy passes: failures below come from the perturbation. */
@@ -552,9 +550,6 @@ static void test_negative_controls(void **state) {
     run_case(path, &r);
     assert_false(r.passed);
     assert_non_null(strstr(r.reason, "unknown op 'frobnicate'"));
-
-    unlink(path);
-    rmdir(dir);
 }
 
 int main(void) {
@@ -562,5 +557,5 @@ int main(void) {
         cmocka_unit_test(test_negative_controls),
         cmocka_unit_test(test_goldens),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, sn_temp_dir_setup, sn_temp_dir_teardown);
 }

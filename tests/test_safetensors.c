@@ -5,6 +5,7 @@
  * (and, under the ASan build, without any memory error).
  */
 #include "support/test_support.h"
+#include "support/temp_dir.h"
 
 #include <dirent.h>
 #include <float.h>
@@ -15,36 +16,6 @@
 #include <unistd.h>
 
 #include "sinapsi/safetensors.h"
-
-static char temp_dir[64];
-
-static int make_temp_dir(void **state) {
-    (void)state;
-    snprintf(temp_dir, sizeof temp_dir, "/tmp/sn_safetensors_XXXXXX");
-    return mkdtemp(temp_dir) ? 0 : -1;
-}
-
-static int remove_temp_dir(void **state) {
-    (void)state;
-    DIR *dir = opendir(temp_dir);
-    if (!dir) return -1;
-    struct dirent *de;
-    char path[512];
-    while ((de = readdir(dir)) != NULL) {
-        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) continue;
-        snprintf(path, sizeof path, "%s/%s", temp_dir, de->d_name);
-        unlink(path);
-    }
-    closedir(dir);
-    return rmdir(temp_dir);
-}
-
-/* The path of a file called name in the temporary directory (static buffer). */
-static const char *temp_path(const char *name) {
-    static char path[512];
-    snprintf(path, sizeof path, "%s/%s", temp_dir, name);
-    return path;
-}
 
 static void write_bytes(const char *path, const void *bytes, size_t n) {
     FILE *fp = fopen(path, "wb");
@@ -65,7 +36,7 @@ static const char *write_file(const char *name, uint64_t header_len, const char 
     memcpy(bytes + 8, json, json_len);
     for (size_t i = 0; i < data_len; i++)
         bytes[8 + json_len + i] = data ? ((const unsigned char *)data)[i] : (unsigned char)i;
-    const char *path = temp_path(name);
+    const char *path = sn_temp_path(name);
     write_bytes(path, bytes, n);
     free(bytes);
     return path;
@@ -123,7 +94,7 @@ static void test_round_trip(void **state) {
     const sn_tensor *tensors[] = {scalar, matrix, vector, image};
     const char *keys[] = {"spec", "input_shape"};
     const char *values[] = {"Linear(2, 8)\n# comment \"quoted\" \xc3\xa8", "1x28x28"};
-    const char *path = temp_path("round_trip.safetensors");
+    const char *path = sn_temp_path("round_trip.safetensors");
     SN_ASSERT_OK(sn_safetensors_write(path, 4, names, tensors, 2, keys, values));
     /* Written twice: the second rename replaces the first file. */
     SN_ASSERT_OK(sn_safetensors_write(path, 4, names, tensors, 2, keys, values));
@@ -185,7 +156,7 @@ static void test_round_trip(void **state) {
     sn_safetensors_close(f);
 
     /* No temporary file is left beside the result. */
-    DIR *dir = opendir(temp_dir);
+    DIR *dir = opendir(sn_temp_dir());
     struct dirent *de;
     while ((de = readdir(dir)) != NULL)
         if (strstr(de->d_name, ".tmp")) fail_msg("temporary file left behind: %s", de->d_name);
@@ -199,7 +170,7 @@ static void test_round_trip(void **state) {
 
 static void test_empty_file_round_trip(void **state) {
     (void)state;
-    const char *path = temp_path("empty.safetensors");
+    const char *path = sn_temp_path("empty.safetensors");
     SN_ASSERT_OK(sn_safetensors_write(path, 0, NULL, NULL, 0, NULL, NULL));
     sn_safetensors *f;
     SN_ASSERT_OK(sn_safetensors_open(&f, path));
@@ -213,7 +184,7 @@ static void test_writer_refuses_bad_arguments(void **state) {
     sn_tensor *t;
     SN_ASSERT_OK(sn_tensor_create(&t, 1, (int64_t[]){2}));
     const sn_tensor *tensors[] = {t, t};
-    const char *path = temp_path("refused.safetensors");
+    const char *path = sn_temp_path("refused.safetensors");
     const char *same[] = {"a", "a"}, *reserved[] = {"__metadata__"}, *empty[] = {""};
     assert_int_equal(sn_safetensors_write(path, 2, same, tensors, 0, NULL, NULL),
                      SN_ERR_INVALID_ARG);
@@ -229,8 +200,8 @@ static void test_writer_refuses_bad_arguments(void **state) {
     assert_int_equal(sn_safetensors_write(path, 1, names, tensors, 2, keys, values),
                      SN_ERR_INVALID_ARG);
     assert_int_equal(access(path, F_OK), -1); /* nothing was written */
-    assert_int_equal(sn_safetensors_write(temp_path("no/such/dir.safetensors"), 1, names, tensors,
-                                          0, NULL, NULL),
+    assert_int_equal(sn_safetensors_write(sn_temp_path("no/such/dir.safetensors"), 1, names,
+                                          tensors, 0, NULL, NULL),
                      SN_ERR_IO);
     assert_non_null(strstr(sn_last_error(), "dir.safetensors"));
     sn_tensor_destroy(t);
@@ -388,7 +359,7 @@ static void test_accepts_padding_and_unknown_fields(void **state) {
 
 static void test_truncated_header_length(void **state) {
     (void)state;
-    const char *path = temp_path("short.safetensors");
+    const char *path = sn_temp_path("short.safetensors");
     write_bytes(path, "\x10\x00\x00", 3);
     expect_refused(path, SN_ERR_FORMAT, "too short");
     write_bytes(path, "", 0);
@@ -526,7 +497,7 @@ static void test_hostile_headers(void **state) {
 /* A NUL inside the header must not end it early. */
 static void test_nul_in_header(void **state) {
     (void)state;
-    const char *path = temp_path("nul.safetensors");
+    const char *path = sn_temp_path("nul.safetensors");
     write_bytes(path, "\x08\0\0\0\0\0\0\0{}\0     ", 16);
     expect_refused(path, SN_ERR_FORMAT, "bytes after its JSON object");
 }
@@ -586,7 +557,7 @@ static void test_truncations_and_mutations(void **state) {
     const char *names[] = {"a", "b"}, *keys[] = {"k"}, *values[] = {"v"};
     const sn_tensor *tensors[] = {a, b};
     char original[512];
-    snprintf(original, sizeof original, "%s", temp_path("original.safetensors"));
+    snprintf(original, sizeof original, "%s", sn_temp_path("original.safetensors"));
     SN_ASSERT_OK(sn_safetensors_write(original, 2, names, tensors, 1, keys, values));
     sn_tensor_destroy(a);
     sn_tensor_destroy(b);
@@ -599,7 +570,7 @@ static void test_truncations_and_mutations(void **state) {
     assert_true(size > 8 && size < sizeof bytes);
 
     char path[512];
-    snprintf(path, sizeof path, "%s", temp_path("mutated.safetensors"));
+    snprintf(path, sizeof path, "%s", sn_temp_path("mutated.safetensors"));
     for (size_t len = 0; len < size; len++) {
         write_bytes(path, bytes, len);
         assert_int_not_equal(open_and_read_all(path), SN_OK);
@@ -622,8 +593,8 @@ static void test_truncations_and_mutations(void **state) {
 
 static void test_not_a_file(void **state) {
     (void)state;
-    expect_refused(temp_path("does_not_exist.safetensors"), SN_ERR_IO, "cannot open");
-    expect_refused(temp_dir, SN_ERR_IO, "not a regular file");
+    expect_refused(sn_temp_path("does_not_exist.safetensors"), SN_ERR_IO, "cannot open");
+    expect_refused(sn_temp_dir(), SN_ERR_IO, "not a regular file");
     sn_safetensors *f;
     assert_int_equal(sn_safetensors_open(&f, NULL), SN_ERR_INVALID_ARG);
     sn_safetensors_close(NULL);
@@ -649,5 +620,5 @@ int main(void) {
         cmocka_unit_test(test_truncations_and_mutations),
         cmocka_unit_test(test_not_a_file),
     };
-    return cmocka_run_group_tests(tests, make_temp_dir, remove_temp_dir);
+    return cmocka_run_group_tests(tests, sn_temp_dir_setup, sn_temp_dir_teardown);
 }

@@ -59,6 +59,10 @@ typedef struct cli_option {
 #define CLI_THREADS_OPTION(threads)                                                                \
     CLI_INT_OPTION("--threads", "T", &(threads), 0, 4096,                                          \
                    "threads for the kernels (default: OpenMP's)")
+/* --batch into an int64_t; default_text is its initial value, for --help. */
+#define CLI_BATCH_OPTION(batch, default_text)                                                      \
+    CLI_INT_OPTION("--batch", "B", &(batch), 1, 1 << 20,                                           \
+                   "examples per forward pass (default " default_text ")")
 
 typedef struct cli_command {
     const char *name;        /* "forward" */
@@ -129,6 +133,12 @@ int cli_model_load(const char *path, cli_model *out);
  * before any data is read, because its weights would be random. Returns 0 or
  * an exit status (error already reported). */
 int cli_model_open(const cli_model_args *args, cli_model *out);
+
+/* cli_parse for a command whose options include CLI_MODEL_OPTIONS(*args);
+ * then sets args->init_given and requires --model. Returns -1 to go on, or
+ * the exit status to return now (already reported). */
+int cli_parse_model_command(const cli_command *cmd, cli_option *options, int n_options, int argc,
+                            char **argv, cli_model_args *args);
 
 /* Compiles for one example of shape sample, a batch of batch and loss (with
  * sum reduction, so that callers can average over a whole dataset). Compiling

@@ -3,43 +3,19 @@
  * --init, or a sinapsi model file (safetensors holding spec, input shape and
  * weights), optionally with other --weights.
  */
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 
-static int ends_with(const char *s, const char *suffix) {
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
-/* A safetensors file starts with its header length, a little-endian u64 of at
- * most SN_SAFETENSORS_MAX_HEADER, which eight bytes of text never are: the
- * rule by which sn_model_load tells a model file from a spec. A file named
- * .safetensors that fails it is reported by the safetensors reader, so that a
- * damaged model file is not parsed as a spec. Returns 1 for a model file, 0
- * for a spec, -1 after an error. */
+/* Returns 1 for a model file, 0 for a spec, -1 after an error (reported), by
+ * the rule of sn_model_load (sn_model_file_is_safetensors). */
 static int is_model_file(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        cli_error("%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    unsigned char head[8] = {0};
-    size_t got = fread(head, 1, sizeof head, f);
-    fclose(f);
-    uint64_t header_len = 0;
-    for (int i = 7; i >= 0; i--) header_len = header_len << 8 | head[i];
-    if (got == sizeof head && header_len <= SN_SAFETENSORS_MAX_HEADER) return 1;
-    if (!ends_with(path, ".safetensors")) return 0;
-    sn_safetensors *st;
-    if (sn_safetensors_open(&st, path) != SN_OK) {
+    int is_safetensors = 0;
+    if (sn_model_file_is_safetensors(path, &is_safetensors) != SN_OK) {
         cli_library_error(path);
         return -1;
     }
-    sn_safetensors_close(st);
-    return 1;
+    return is_safetensors;
 }
 
 int cli_model_load(const char *path, cli_model *out) {
@@ -72,6 +48,15 @@ int cli_model_open(const cli_model_args *args, cli_model *out) {
     if (is_file && args->init_given)
         return cli_error("%s: --init is for a spec; a model file has its weights", args->path);
     return cli_model_load(args->path, out);
+}
+
+int cli_parse_model_command(const cli_command *cmd, cli_option *options, int n_options, int argc,
+                            char **argv, cli_model_args *args) {
+    int status = cli_parse(cmd, options, n_options, argc, argv, NULL);
+    if (status >= 0) return status;
+    args->init_given = cli_find_option(options, n_options, "--init")->given;
+    if (!args->path) return cli_usage_error(cmd->name, "--model is required");
+    return -1;
 }
 
 int cli_model_compile(cli_model *cm, const char *path, const sn_shape *sample, int64_t batch,

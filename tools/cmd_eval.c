@@ -255,8 +255,7 @@ int cli_eval(int argc, char **argv) {
                    "IDX directory, .csv or .safetensors (x, y[, x_test, y_test])"),
         CLI_OPTION("--loss", "NAME", CLI_STRING, &loss_name,
                    "cross_entropy|nll|bce|bce_with_logits|mse (default: see below)"),
-        CLI_INT_OPTION("--batch", "B", &batch, 1, 1 << 20,
-                       "examples per forward pass (default 256)"),
+        CLI_BATCH_OPTION(batch, "256"),
         CLI_INT_OPTION("--limit", "N", &limit, 1, INT64_MAX,
                        "evaluate only the first N examples of the split"),
         CLI_OPTION("--input-shape", "CxHxW", CLI_SHAPE, &input_shape,
@@ -266,10 +265,8 @@ int cli_eval(int argc, char **argv) {
                    "print one JSON object instead (fields: docs/cli.md)"),
     };
     const int n_options = (int)(sizeof options / sizeof options[0]);
-    int status = cli_parse(&cli_eval_command, options, n_options, argc, argv, NULL);
+    int status = cli_parse_model_command(&cli_eval_command, options, n_options, argc, argv, &margs);
     if (status >= 0) return status;
-    margs.init_given = cli_find_option(options, n_options, "--init")->given;
-    if (!margs.path) return cli_usage_error("eval", "--model is required");
     if (!data) return cli_usage_error("eval", "--data is required");
     eval_task task = {.loss = SN_LOSS_NONE};
     if (loss_name && (sn_loss_parse(loss_name, &task.loss) != SN_OK || task.loss == SN_LOSS_NONE))

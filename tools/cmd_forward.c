@@ -67,15 +67,13 @@ int cli_forward(int argc, char **argv) {
                    "the input: tensor x (batch, example...)"),
         CLI_OPTION("--output", "Y.safetensors", CLI_STRING, &output,
                    "where to write tensor y (batch, output...)"),
-        CLI_INT_OPTION("--batch", "B", &batch, 1, 1 << 20,
-                       "examples per forward pass (default 64)"),
+        CLI_BATCH_OPTION(batch, "64"),
         CLI_THREADS_OPTION(threads),
     };
     const int n_options = (int)(sizeof options / sizeof options[0]);
-    int status = cli_parse(&cli_forward_command, options, n_options, argc, argv, NULL);
+    int status =
+        cli_parse_model_command(&cli_forward_command, options, n_options, argc, argv, &margs);
     if (status >= 0) return status;
-    margs.init_given = cli_find_option(options, n_options, "--init")->given;
-    if (!margs.path) return cli_usage_error("forward", "--model is required");
     if (!input) return cli_usage_error("forward", "--input is required");
     if (!output) return cli_usage_error("forward", "--output is required");
     cli_set_threads(threads);

@@ -65,14 +65,14 @@ typedef enum sn_module_kind {
 
 typedef struct sn_module {
     sn_module_kind kind;
-    int in_features, out_features; /* Linear */
-    int in_channels, out_channels; /* Conv2d */
+    int in_features, out_features;        /* Linear */
+    int in_channels, out_channels;        /* Conv2d */
     int kernel[2], stride[2], padding[2]; /* Conv2d, pools: (h, w) */
-    int bias;                      /* Linear, Conv2d: 1 = has a bias */
-    int count_include_pad;         /* AvgPool2d */
-    float p;                       /* Dropout */
-    float negative_slope;          /* LeakyReLU */
-    int line;                      /* line of the spec it came from, 0 if built in C */
+    int bias;                             /* Linear, Conv2d: 1 = has a bias */
+    int count_include_pad;                /* AvgPool2d */
+    float p;                              /* Dropout */
+    float negative_slope;                 /* LeakyReLU */
+    int line;                             /* line of the spec it came from, 0 if built in C */
 } sn_module;
 
 /* Constructors with torch's defaults, for building models in C. */
@@ -117,6 +117,14 @@ sn_status sn_model_from_spec_file(sn_model **out, const char *path);
  * and the weights; see docs/formats.md) or, if the file is not safetensors, a
  * spec file. A model file comes back compiled (batch 1) and loaded. */
 sn_status sn_model_load(sn_model **out, const char *path);
+/* How sn_model_load tells the two apart: *is_safetensors = 1 when path holds a
+ * safetensors file (a model file, or a state_dict), 0 when it holds a spec. A
+ * safetensors file starts with its header length, a little-endian u64 of at
+ * most SN_SAFETENSORS_MAX_HEADER; eight bytes of text never read as one. A
+ * file named .safetensors is 1 whatever it holds, so that a damaged model file
+ * is reported by the safetensors reader, not parsed as a spec. Reads at most 8
+ * bytes. Errors: SN_ERR_IO when the file cannot be opened or read. */
+sn_status sn_model_file_is_safetensors(const char *path, int *is_safetensors);
 void sn_model_destroy(sn_model *m);
 
 typedef enum sn_loss_kind {
@@ -133,11 +141,11 @@ sn_status sn_loss_parse(const char *name, sn_loss_kind *out);
 const char *sn_loss_name(sn_loss_kind kind);
 
 typedef struct sn_model_compile_opts {
-    int64_t batch;         /* largest batch the graph will run (default 1) */
-    sn_shape sample_shape; /* one example's shape, without the batch: (1, 28, 28) or (784) */
-    sn_loss_kind loss;     /* default SN_LOSS_NONE */
+    int64_t batch;          /* largest batch the graph will run (default 1) */
+    sn_shape sample_shape;  /* one example's shape, without the batch: (1, 28, 28) or (784) */
+    sn_loss_kind loss;      /* default SN_LOSS_NONE */
     sn_reduction reduction; /* default mean */
-    uint64_t seed;         /* seed of the dropout stream (default 0) */
+    uint64_t seed;          /* seed of the dropout stream (default 0) */
 } sn_model_compile_opts;
 
 sn_model_compile_opts sn_model_compile_defaults(void);
@@ -153,9 +161,9 @@ sn_model_compile_opts sn_model_compile_defaults(void);
 sn_status sn_model_compile(sn_model *m, const sn_model_compile_opts *opts);
 
 typedef enum sn_init_scheme {
-    SN_INIT_TORCH_DEFAULT, /* weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
-    SN_INIT_XAVIER_UNIFORM, /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)); bias 0 */
-    SN_INIT_XAVIER_NORMAL,  /* N(0, 2 / (fan_in + fan_out)); bias 0 */
+    SN_INIT_TORCH_DEFAULT,   /* weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) */
+    SN_INIT_XAVIER_UNIFORM,  /* U(-a, a), a = sqrt(6 / (fan_in + fan_out)); bias 0 */
+    SN_INIT_XAVIER_NORMAL,   /* N(0, 2 / (fan_in + fan_out)); bias 0 */
     SN_INIT_KAIMING_UNIFORM, /* U(-b, b), b = sqrt(6 / fan_in) (ReLU gain); bias 0 */
     SN_INIT_KAIMING_NORMAL   /* N(0, 2 / fan_in); bias 0 */
 } sn_init_scheme;

@@ -42,13 +42,24 @@ static sn_status read_floats(const sn_safetensors *f, int i, const char *name, i
     return st;
 }
 
-static sn_status find_tensor(const sn_safetensors *f, const char *name, int *i) {
-    *i = sn_safetensors_find(f, name);
-    if (*i < 0)
+/* A tensor of the file as its header describes it. */
+typedef struct tensor_entry {
+    int index;
+    const char *dtype; /* "F32" */
+    int ndim;
+    const int64_t *dims; /* (ndim) */
+} tensor_entry;
+
+static sn_status find_tensor(const sn_safetensors *f, const char *name, tensor_entry *e) {
+    e->index = sn_safetensors_find(f, name);
+    if (e->index < 0)
         return sn_error(SN_ERR_FORMAT,
                         "%s: no tensor '%s' (a dataset file holds x, y and optionally x_test, "
                         "y_test)",
                         sn_safetensors_path(f), name);
+    e->dtype = sn_safetensors_dtype(f, e->index);
+    e->ndim = sn_safetensors_ndim(f, e->index);
+    e->dims = sn_safetensors_dims(f, e->index);
     return SN_OK;
 }
 
@@ -56,28 +67,26 @@ static sn_status find_tensor(const sn_safetensors *f, const char *name, int *i) 
 static sn_status read_x(const sn_safetensors *f, const char *name, int64_t *n, sn_shape *sample,
                         uint8_t **x_u8, float **x_f32, split_info *info) {
     const char *path = sn_safetensors_path(f);
-    int i;
-    sn_status st = find_tensor(f, name, &i);
+    tensor_entry e;
+    sn_status st = find_tensor(f, name, &e);
     if (st != SN_OK) return st;
-    const char *dtype = sn_safetensors_dtype(f, i);
-    int ndim = sn_safetensors_ndim(f, i);
-    if (strcmp(dtype, "F32") != 0 && strcmp(dtype, "U8") != 0)
+    if (strcmp(e.dtype, "F32") != 0 && strcmp(e.dtype, "U8") != 0)
         return sn_error(SN_ERR_UNSUPPORTED, "%s: '%s' is %s; examples must be F32 or U8", path,
-                        name, dtype);
+                        name, e.dtype);
     sn_shape shape;
-    if (ndim < 2 || ndim > 4)
+    if (e.ndim < 2 || e.ndim > 4)
         return sn_error(SN_ERR_UNSUPPORTED,
                         "%s: '%s' has %d dimensions; examples need 2 to 4 (n, ...)", path, name,
-                        ndim);
-    if ((st = sn_safetensors_shape(f, i, &shape)) != SN_OK)
+                        e.ndim);
+    if ((st = sn_safetensors_shape(f, e.index, &shape)) != SN_OK)
         return sn_error_prefix("%s: '%s': ", path, name);
     *n = shape.dim[0];
-    sample->ndim = ndim - 1;
-    memcpy(sample->dim, shape.dim + 1, (size_t)(ndim - 1) * sizeof(int64_t));
+    sample->ndim = e.ndim - 1;
+    memcpy(sample->dim, shape.dim + 1, (size_t)(e.ndim - 1) * sizeof(int64_t));
     int64_t numel = sn_shape_numel(&shape);
     float *values;
-    if ((st = read_floats(f, i, name, numel, &values)) != SN_OK) return st;
-    info->x_bytes = strcmp(dtype, "U8") == 0;
+    if ((st = read_floats(f, e.index, name, numel, &values)) != SN_OK) return st;
+    info->x_bytes = strcmp(e.dtype, "U8") == 0;
     if (info->x_bytes) {
         *x_u8 = malloc((size_t)numel);
         if (!*x_u8) {
@@ -103,23 +112,21 @@ static sn_status read_x(const sn_safetensors *f, const char *name, int64_t *n, s
 static sn_status read_y(const sn_safetensors *f, const char *name, int64_t n, int64_t *target_size,
                         float **y, split_info *info) {
     const char *path = sn_safetensors_path(f);
-    int i;
-    sn_status st = find_tensor(f, name, &i);
+    tensor_entry e;
+    sn_status st = find_tensor(f, name, &e);
     if (st != SN_OK) return st;
-    const char *dtype = sn_safetensors_dtype(f, i);
-    int ndim = sn_safetensors_ndim(f, i);
-    const int64_t *dims = sn_safetensors_dims(f, i);
     int classes =
-        strcmp(dtype, "I64") == 0 || strcmp(dtype, "I32") == 0 || strcmp(dtype, "U8") == 0;
-    if (!classes && strcmp(dtype, "F32") != 0)
+        strcmp(e.dtype, "I64") == 0 || strcmp(e.dtype, "I32") == 0 || strcmp(e.dtype, "U8") == 0;
+    if (!classes && strcmp(e.dtype, "F32") != 0)
         return sn_error(SN_ERR_UNSUPPORTED,
                         "%s: '%s' is %s; targets are class indices (I64, I32, U8) or F32", path,
-                        name, dtype);
-    if (ndim < 1 || ndim > (classes ? 1 : 2) || dims[0] != n || (ndim == 2 && dims[1] < 1))
+                        name, e.dtype);
+    if (e.ndim < 1 || e.ndim > (classes ? 1 : 2) || e.dims[0] != n ||
+        (e.ndim == 2 && e.dims[1] < 1))
         return sn_error(SN_ERR_SHAPE, "%s: '%s' must have shape (%lld)%s to match %lld examples",
                         path, name, (long long)n, classes ? "" : " or (n, k)", (long long)n);
-    *target_size = ndim == 2 ? dims[1] : 1;
-    if ((st = read_floats(f, i, name, n * *target_size, y)) != SN_OK) return st;
+    *target_size = e.ndim == 2 ? e.dims[1] : 1;
+    if ((st = read_floats(f, e.index, name, n * *target_size, y)) != SN_OK) return st;
     info->y_classes = classes;
     int64_t bad = -1;
     if (classes && (info->n_classes = sn_class_count(*y, n, &bad)) == 0)

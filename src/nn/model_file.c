@@ -204,12 +204,12 @@ sn_status sn_model_load_weights(sn_model *m, const char *path) {
 
 /* ---- loading a model ---- */
 
-/* A safetensors file starts with its header length, a little-endian u64 of at
- * most 100 MB. Eight bytes of text (each >= 0x09) read that way are above
- * 0x0909090909090909, so a spec can never pass for one. A file named
- * .safetensors is one whatever it holds, so that a damaged model file is
- * reported by the safetensors reader instead of being parsed as a spec. */
-static sn_status looks_like_safetensors(const char *path, int *answer) {
+/* The rule is documented in model.h. Eight bytes of text (each >= 0x09) read
+ * as a little-endian u64 are above 0x0909090909090909, far beyond the 100 MB
+ * a safetensors header may take, so a spec can never pass for one. */
+sn_status sn_model_file_is_safetensors(const char *path, int *is_safetensors) {
+    if (!path || !is_safetensors)
+        return sn_error(SN_ERR_INVALID_ARG, "sn_model_file_is_safetensors: NULL argument");
     FILE *fp = fopen(path, "rb");
     if (!fp) return sn_error(SN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     unsigned char head[8];
@@ -220,8 +220,8 @@ static sn_status looks_like_safetensors(const char *path, int *answer) {
     uint64_t header_len = 0;
     for (int i = 7; i >= 0; i--) header_len = header_len << 8 | head[i];
     const size_t len = strlen(path), suffix = strlen(".safetensors");
-    *answer = (got == sizeof head && header_len <= SN_SAFETENSORS_MAX_HEADER) ||
-              (len >= suffix && strcmp(path + len - suffix, ".safetensors") == 0);
+    *is_safetensors = (got == sizeof head && header_len <= SN_SAFETENSORS_MAX_HEADER) ||
+                      (len >= suffix && strcmp(path + len - suffix, ".safetensors") == 0);
     return SN_OK;
 }
 
@@ -266,7 +266,7 @@ sn_status sn_model_load(sn_model **out, const char *path) {
     if (!out || !path) return sn_error(SN_ERR_INVALID_ARG, "load: NULL argument");
     *out = NULL;
     int is_safetensors = 0;
-    sn_status st = looks_like_safetensors(path, &is_safetensors);
+    sn_status st = sn_model_file_is_safetensors(path, &is_safetensors);
     if (st != SN_OK) return st;
     if (!is_safetensors) return sn_model_from_spec_file(out, path);
     sn_safetensors *f;

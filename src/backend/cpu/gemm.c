@@ -77,6 +77,18 @@ static void pack_panels(strided_matrix m, int r0, int rows, int p0, int depth, i
     }
 }
 
+/* Under -fsanitize=undefined (its pointer-overflow check) clang puts a check
+ * on the indexing in the loop below, and a loop with checks cannot be
+ * vectorised: clang then reports the `omp simd` hint as failed
+ * (-Wpass-failed), an error under -Werror. The hint is for speed, not
+ * correctness, and the sanitizer build is not about speed, so that one
+ * diagnostic is off in this function; clang 14 has no macro by which to test
+ * for UBSan and drop the hint instead. */
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wpass-failed"
+#endif
+
 /* c (rows x cols of an MR x NR block, row stride ldc) = beta c + alpha * a_panel b_panel,
  * with a_panel (depth, MR) and b_panel (depth, NR). beta == 0 never reads c. */
 static void micro_kernel(int depth, const float *restrict a_panel, const float *restrict b_panel,
@@ -98,6 +110,10 @@ static void micro_kernel(int depth, const float *restrict a_panel, const float *
             for (int j = 0; j < cols; j++) c_row[j] = beta * c_row[j] + alpha * sum[r][j];
     }
 }
+
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 
 typedef struct gemm_problem {
     int m, n, k;
