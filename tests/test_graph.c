@@ -113,6 +113,52 @@ static void test_param_block_and_accumulation(void **state) {
 
 /* y = W x used twice (y + y) and a residual block out = relu(W2 h) + h: every
  * path's contribution must be summed. Checked by finite differences. */
+/* Buffers: a block of their own, no gradient, not parameters; an ordinary op
+ * may read one (as a constant). */
+static void test_buffer_block(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(1);
+    int x = sn_input(g, "x", 2, (int64_t[]){2, 3});
+    int w = sn_param(g, "w", 1, (int64_t[]){3});
+    int shift = sn_buffer(g, "shift", 1, (int64_t[]){3});
+    int scalar = sn_buffer(g, "count", 0, NULL);
+    assert_int_equal(sn_buffer(g, "bad", -1, NULL), SN_NONE);
+    assert_null(sn_graph_buffers(g, NULL)); /* not compiled yet */
+    assert_int_equal(sn_graph_compile(g), SN_ERR_SHAPE);
+    assert_non_null(strstr(sn_last_error(), "buffer 'bad'"));
+    sn_graph_destroy(g);
+
+    g = sn_graph_create(1);
+    x = sn_input(g, "x", 2, (int64_t[]){2, 3});
+    w = sn_param(g, "w", 1, (int64_t[]){3});
+    shift = sn_buffer(g, "shift", 1, (int64_t[]){3});
+    scalar = sn_buffer(g, "count", 0, NULL);
+    int y = sn_add(g, sn_add(g, x, w), shift);
+    SN_ASSERT_OK(sn_graph_compile(g));
+    size_t n_params, n_buffers;
+    float *params = sn_graph_params(g, &n_params), *buffers = sn_graph_buffers(g, &n_buffers);
+    assert_int_equal(n_params, 3);
+    assert_int_equal(n_buffers, 4);
+    assert_ptr_equal(sn_graph_value(g, shift), buffers);
+    assert_ptr_equal(sn_graph_value(g, scalar), buffers + 3);
+    assert_ptr_equal(sn_graph_value(g, w), params);
+    assert_null(sn_graph_grad(g, shift));
+    assert_int_equal(sn_graph_buffer_count(g), 2);
+    assert_int_equal(sn_graph_buffer_node(g, 1), scalar);
+    assert_int_equal(sn_graph_buffer_node(g, -1), SN_NONE);
+    assert_string_equal(sn_graph_node_name(g, shift), "shift");
+    for (int i = 0; i < 6; i++) sn_graph_value(g, x)[i] = (float)i;
+    for (int i = 0; i < 3; i++) buffers[i] = 10.0f * (float)(i + 1);
+    SN_ASSERT_OK(sn_graph_forward(g));
+    assert_true(sn_graph_value(g, y)[4] == 4.0f + 20.0f);
+    sn_graph_zero_grad(g);
+    const float ones[6] = {1, 1, 1, 1, 1, 1};
+    SN_ASSERT_OK(sn_graph_backward_from(g, y, ones));
+    assert_true(sn_graph_grad(g, w)[0] == 2.0f); /* the parameter learns, the buffer not */
+    assert_true(buffers[0] == 10.0f);
+    sn_graph_destroy(g);
+}
+
 static void test_dag_value_used_twice_and_residual(void **state) {
     (void)state;
     sn_graph *g = sn_graph_create(0);
@@ -244,6 +290,7 @@ int main(void) {
         cmocka_unit_test(test_shape_error_names_node_before_compute),
         cmocka_unit_test(test_build_errors_surface_at_compile),
         cmocka_unit_test(test_param_block_and_accumulation),
+        cmocka_unit_test(test_buffer_block),
         cmocka_unit_test(test_dag_value_used_twice_and_residual),
         cmocka_unit_test(test_backward_follows_only_the_loss),
         cmocka_unit_test(test_smaller_batch_matches_a_graph_built_for_it),

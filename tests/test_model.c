@@ -212,6 +212,12 @@ static sn_module at_line(sn_module m, int line) {
     return m;
 }
 
+static sn_module batchnorm1d_with_momentum(int num_features, float momentum) {
+    sn_module m = sn_module_batchnorm(SN_MOD_BATCHNORM1D, num_features);
+    m.momentum = momentum;
+    return m;
+}
+
 static void test_compile_errors_name_line_and_module(void **state) {
     (void)state;
     const error_case cases[] = {
@@ -284,6 +290,38 @@ static void test_compile_errors_name_line_and_module(void **state) {
          SN_LOSS_NONE,
          SN_ERR_INVALID_ARG,
          {"module 0: Linear(0, 0, bias=False)", ">= 1"}},
+        {"batchnorm2d on vectors",
+         {sn_module_plain(SN_MOD_FLATTEN), at_line(sn_module_batchnorm(SN_MOD_BATCHNORM2D, 25), 5)},
+         2,
+         {1, 5, 5},
+         3,
+         SN_LOSS_NONE,
+         SN_ERR_SHAPE,
+         {"line 5: BatchNorm2d(25)", "expected 4D input (got 2D input)"}},
+        {"batchnorm1d on maps",
+         {sn_module_batchnorm(SN_MOD_BATCHNORM1D, 3)},
+         1,
+         {3, 4, 4},
+         3,
+         SN_LOSS_NONE,
+         SN_ERR_SHAPE,
+         {"module 0: BatchNorm1d(3)", "expected 2D or 3D input (got 4D input)"}},
+        {"batchnorm channels",
+         {sn_module_conv2d(1, 4, 3, 3, 1, 1, 1, 1, 1), sn_module_batchnorm(SN_MOD_BATCHNORM2D, 6)},
+         2,
+         {1, 5, 5},
+         3,
+         SN_LOSS_NONE,
+         SN_ERR_SHAPE,
+         {"module 1: BatchNorm2d(6)", "4 channels, expected 6"}},
+        {"batchnorm momentum",
+         {at_line(batchnorm1d_with_momentum(3, 2.0f), 2)},
+         1,
+         {3},
+         1,
+         SN_LOSS_NONE,
+         SN_ERR_INVALID_ARG,
+         {"line 2: BatchNorm1d(3, momentum=2)", "between 0 and 1"}},
         {"cross entropy on maps",
          {sn_module_conv2d(1, 2, 3, 3, 1, 1, 1, 1, 1)},
          1,
@@ -645,12 +683,8 @@ static sn_shape parse_sample(const char *text) {
     return shape_of(ndim, dims);
 }
 
-/* Builds the model from <name>.spec.txt (torch's print(model)), loads
- * <name>.weights.safetensors, runs <name>.io.safetensors' x at batch 3 and
- * compares with y. `perturb` scales every parameter by 1 + perturb (the
- * negative control).
- * Returns 1 when every output is within tolerance. */
-static int golden_model_matches(const char *name, float perturb, double *max_diff) {
+/* The model of <name>.spec.txt (torch's print(model)), not compiled. */
+static sn_model *golden_model_of_spec(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s.spec.txt", MODEL_GOLDEN_DIR, name);
     size_t len;
@@ -660,7 +694,18 @@ static int golden_model_matches(const char *name, float perturb, double *max_dif
     SN_ASSERT_OK(sn_spec_parse(text, len, path, &mods, &count));
     sn_model *m = model_of(mods, count);
     free(mods);
+    return m;
+}
 
+/* Builds the model from <name>.spec.txt (torch's print(model)), loads
+ * <name>.weights.safetensors, runs <name>.io.safetensors' x at batch 3 and
+ * compares with y. `perturb` scales every parameter by 1 + perturb, and
+ * `perturb_buffers` every buffer (the negative controls).
+ * Returns 1 when every output is within tolerance. */
+static int golden_model_matches(const char *name, float perturb, float perturb_buffers,
+                                double *max_diff) {
+    char path[512];
+    sn_model *m = golden_model_of_spec(name);
     snprintf(path, sizeof path, "%s/%s.io.safetensors", MODEL_GOLDEN_DIR, name);
     sn_safetensors *io;
     SN_ASSERT_OK(sn_safetensors_open(&io, path));
@@ -677,6 +722,9 @@ static int golden_model_matches(const char *name, float perturb, double *max_dif
     size_t n_params;
     float *params = sn_graph_params(sn_model_graph(m), &n_params);
     for (size_t i = 0; i < n_params; i++) params[i] *= 1.0f + perturb;
+    size_t n_buffers;
+    float *buffers = sn_graph_buffers(sn_model_graph(m), &n_buffers);
+    for (size_t i = 0; i < n_buffers; i++) buffers[i] *= 1.0f + perturb_buffers;
 
     const int64_t n = x->shape.dim[0];
     float *got = calloc((size_t)sn_tensor_numel(y), sizeof *got);
@@ -692,19 +740,73 @@ static int golden_model_matches(const char *name, float perturb, double *max_dif
 
 static void test_models_match_pytorch(void **state) {
     (void)state;
-    const char *names[] = {"mlp", "lenet5", "cnn_rect", "cnn_pool_first"};
+    const char *names[] = {"mlp", "lenet5", "cnn_rect", "cnn_pool_first", "lenet5_bn"};
     int failed = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         double diff;
-        const int ok = golden_model_matches(names[i], 0.0f, &diff);
+        const int ok = golden_model_matches(names[i], 0.0f, 0.0f, &diff);
         printf("%-16s largest difference %.3g  %s\n", names[i], diff, ok ? "ok" : "FAIL");
         failed += !ok;
         /* Negative control: weights off by 5% must show. */
         double off;
-        assert_false(golden_model_matches(names[i], 0.05f, &off));
+        assert_false(golden_model_matches(names[i], 0.05f, 0.0f, &off));
         assert_true(off > 1e-4);
     }
+    /* ... and so must running statistics off by 5%: they are loaded and used. */
+    double off;
+    assert_false(golden_model_matches("lenet5_bn", 0.0f, 0.05f, &off));
+    assert_true(off > 1e-4);
     assert_int_equal(failed, 0);
+}
+
+/* lenet5_bn in training mode: one forward of the whole batch x uses batch
+ * statistics (y_train) and moves every running statistic to torch's value
+ * after that step (after.<name>, num_batches_tracked included). */
+static void test_batchnorm_model_training_step_matches_pytorch(void **state) {
+    (void)state;
+    char path[512];
+    sn_model *m = golden_model_of_spec("lenet5_bn");
+    snprintf(path, sizeof path, "%s/lenet5_bn.io.safetensors", MODEL_GOLDEN_DIR);
+    sn_safetensors *io;
+    SN_ASSERT_OK(sn_safetensors_open(&io, path));
+    sn_tensor *x, *y_train;
+    SN_ASSERT_OK(sn_safetensors_read(io, "x", &x));
+    SN_ASSERT_OK(sn_safetensors_read(io, "y_train", &y_train));
+    SN_ASSERT_OK(compile_at(m, x->shape.dim[0], parse_sample("1x28x28"), SN_LOSS_NONE));
+    snprintf(path, sizeof path, "%s/lenet5_bn.weights.safetensors", MODEL_GOLDEN_DIR);
+    SN_ASSERT_OK(sn_model_load_weights(m, path));
+
+    sn_graph *g = sn_model_graph(m);
+    assert_int_equal(sn_graph_buffer_count(g), 12); /* 4 BatchNorms x 3 */
+    memcpy(sn_graph_value(g, sn_model_input_node(m)), x->data,
+           (size_t)sn_tensor_numel(x) * sizeof(float));
+    sn_graph_set_training(g, 1);
+    SN_ASSERT_OK(sn_graph_forward(g));
+    double diff, worst_stat = 0.0;
+    const int out_ok = all_close(sn_graph_value(g, sn_model_output_node(m)), y_train->data,
+                                 sn_tensor_numel(y_train), GOLDEN_RTOL, GOLDEN_ATOL, &diff);
+    int stats_ok = 1;
+    for (int i = 0; i < sn_graph_buffer_count(g); i++) {
+        const int node = sn_graph_buffer_node(g, i);
+        char key[96];
+        snprintf(key, sizeof key, "after.%s", sn_graph_node_name(g, node));
+        sn_tensor *want;
+        SN_ASSERT_OK(sn_safetensors_read(io, key, &want));
+        double d;
+        stats_ok &= all_close(sn_graph_value(g, node), want->data, sn_tensor_numel(want),
+                              GOLDEN_RTOL, GOLDEN_ATOL, &d);
+        if (d > worst_stat) worst_stat = d;
+        if (strstr(key, "num_batches_tracked")) assert_true(want->data[0] == 4.0f);
+        sn_tensor_destroy(want);
+    }
+    printf("lenet5_bn training step: output largest difference %.3g, running statistics %.3g\n",
+           diff, worst_stat);
+    assert_true(out_ok);
+    assert_true(stats_ok);
+    sn_tensor_destroy(x);
+    sn_tensor_destroy(y_train);
+    sn_safetensors_close(io);
+    sn_model_destroy(m);
 }
 
 int main(void) {
@@ -721,6 +823,7 @@ int main(void) {
         cmocka_unit_test(test_init_stream_and_order),
         cmocka_unit_test(test_layer_info),
         cmocka_unit_test(test_models_match_pytorch),
+        cmocka_unit_test(test_batchnorm_model_training_step_matches_pytorch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

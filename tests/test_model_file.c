@@ -183,8 +183,9 @@ typedef struct file_tensor {
 } file_tensor;
 
 static void write_tensors(const char *path, const file_tensor *t, int n) {
-    const char *names[8];
-    sn_tensor *tensors[8];
+    const char *names[8] = {NULL};
+    sn_tensor *tensors[8] = {NULL};
+    assert_true(n <= 8);
     for (int i = 0; i < n; i++) {
         names[i] = t[i].name;
         SN_ASSERT_OK(sn_tensor_create(&tensors[i], t[i].ndim, t[i].dims));
@@ -197,7 +198,7 @@ static void write_tensors(const char *path, const file_tensor *t, int n) {
 
 typedef struct strict_case {
     const char *what;
-    file_tensor tensors[6];
+    file_tensor tensors[8];
     int count;
     sn_status status; /* SN_OK: must load */
     const char *message[3];
@@ -256,6 +257,205 @@ static void test_load_weights_is_strict(void **state) {
         }
         sn_model_destroy(m);
     }
+}
+
+/* ---- BatchNorm's buffers ---- */
+
+/* Conv2d(1, 2, 3), BatchNorm2d(2), ReLU, Flatten, Linear(32, 5),
+ * BatchNorm1d(5, affine=False, momentum=None) on (1, 6, 6). */
+static sn_model *batchnorm_model(int64_t batch) {
+    sn_module mods[6] = {sn_module_conv2d(1, 2, 3, 3, 1, 1, 0, 0, 1),
+                         sn_module_batchnorm(SN_MOD_BATCHNORM2D, 2),
+                         sn_module_plain(SN_MOD_RELU),
+                         sn_module_plain(SN_MOD_FLATTEN),
+                         sn_module_linear(32, 5, 1),
+                         sn_module_batchnorm(SN_MOD_BATCHNORM1D, 5)};
+    mods[5].affine = 0;
+    mods[5].momentum = SN_BATCH_NORM_CUMULATIVE;
+    sn_model *m = compiled_model(mods, 6, batch, shape_of(3, (int64_t[]){1, 6, 6}));
+    SN_ASSERT_OK(sn_model_init(m, 3, SN_INIT_KAIMING_UNIFORM));
+    return m;
+}
+
+/* Two training-mode forwards of random batches: running statistics move. */
+static void train_forward_twice(sn_model *m, int64_t batch) {
+    sn_graph *g = sn_model_graph(m);
+    float *x = sn_graph_value(g, sn_model_input_node(m));
+    sn_rng r;
+    sn_rng_seed(&r, 8, 1);
+    sn_graph_set_training(g, 1);
+    for (int step = 0; step < 2; step++) {
+        for (int64_t i = 0; i < batch * 36; i++) x[i] = 3.0f * sn_rng_uniform(&r) - 1.0f;
+        SN_ASSERT_OK(sn_graph_forward(g));
+    }
+}
+
+static void test_batchnorm_buffers_saved_and_loaded(void **state) {
+    (void)state;
+    sn_model *m = batchnorm_model(4);
+    sn_graph *g = sn_model_graph(m);
+    /* torch's initial values: weight 1, bias 0, running_mean 0, running_var 1, count 0 */
+    size_t n_buffers;
+    const float *buffers = sn_graph_buffers(g, &n_buffers);
+    assert_int_equal(sn_graph_buffer_count(g), 6);
+    assert_int_equal(n_buffers, 2 + 2 + 1 + 5 + 5 + 1);
+    const float initial[16] = {0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 0};
+    assert_memory_equal(buffers, initial, sizeof initial);
+    const float *bn_weight = sn_graph_value(g, sn_graph_param_node(g, 2));
+    assert_string_equal(sn_graph_node_name(g, sn_graph_param_node(g, 2)), "1.weight");
+    assert_true(bn_weight[0] == 1.0f && bn_weight[1] == 1.0f);
+    assert_int_equal(sn_graph_param_count(g), 6); /* conv, BatchNorm2d, linear: 2 each */
+
+    train_forward_twice(m, 4);
+    assert_true(buffers[0] != 0.0f && buffers[2] != 1.0f);
+    assert_true(buffers[4] == 2.0f && buffers[15] == 2.0f); /* the two counts */
+    float saved[16];
+    memcpy(saved, buffers, sizeof saved);
+
+    enum { N = 3 };
+    float x[N * 36], want[N * 5], got[N * 5];
+    for (int i = 0; i < N * 36; i++) x[i] = (float)(i % 7) * 0.25f - 0.5f;
+    SN_ASSERT_OK(sn_model_forward(m, x, N, want));
+    assert_memory_equal(buffers, saved, sizeof saved); /* evaluation writes nothing */
+
+    /* Recompiling keeps the buffers. */
+    sn_model_compile_opts o = sn_model_compile_defaults();
+    o.batch = 2;
+    o.sample_shape = shape_of(3, (int64_t[]){1, 6, 6});
+    SN_ASSERT_OK(sn_model_compile(m, &o));
+    assert_memory_equal(sn_graph_buffers(sn_model_graph(m), NULL), saved, sizeof saved);
+
+    /* The file holds torch's state_dict names in its order; the count is a scalar. */
+    const char *path = sn_temp_path("bn.safetensors");
+    SN_ASSERT_OK(sn_model_save(m, path));
+    sn_safetensors *f;
+    SN_ASSERT_OK(sn_safetensors_open(&f, path));
+    const char *names[] = {"0.weight",
+                           "0.bias",
+                           "1.weight",
+                           "1.bias",
+                           "1.running_mean",
+                           "1.running_var",
+                           "1.num_batches_tracked",
+                           "4.weight",
+                           "4.bias",
+                           "5.running_mean",
+                           "5.running_var",
+                           "5.num_batches_tracked"};
+    assert_int_equal(sn_safetensors_count(f), 12);
+    for (int i = 0; i < 12; i++) assert_string_equal(sn_safetensors_name(f, i), names[i]);
+    assert_int_equal(sn_safetensors_ndim(f, 6), 0);
+    assert_string_equal(sn_safetensors_metadata(f, "spec") +
+                            strlen(sn_safetensors_metadata(f, "spec")) -
+                            strlen("BatchNorm1d(5, eps=1e-05, momentum=None, affine=False, "
+                                   "track_running_stats=True)\n"),
+                        "BatchNorm1d(5, eps=1e-05, momentum=None, affine=False, "
+                        "track_running_stats=True)\n");
+    sn_safetensors_close(f);
+
+    sn_model *loaded = NULL;
+    SN_ASSERT_OK(sn_model_load(&loaded, path));
+    assert_memory_equal(sn_graph_buffers(sn_model_graph(loaded), NULL), saved, sizeof saved);
+    SN_ASSERT_OK(sn_model_forward(loaded, x, N, got));
+    assert_memory_equal(got, want, sizeof want);
+    sn_model_destroy(loaded);
+    sn_model_destroy(m);
+}
+
+static void test_batchnorm_buffers_load_strictly(void **state) {
+    (void)state;
+    const file_tensor w0 = {"0.weight", 4, {2, 1, 3, 3}}, b0 = {"0.bias", 1, {2}},
+                      w1 = {"1.weight", 1, {2}}, b1 = {"1.bias", 1, {2}},
+                      mean1 = {"1.running_mean", 1, {2}}, var1 = {"1.running_var", 1, {2}},
+                      count1 = {"1.num_batches_tracked", 0, {0}};
+    /* Only the first two modules: a model of Conv2d and BatchNorm2d. */
+    const sn_module mods[2] = {sn_module_conv2d(1, 2, 3, 3, 1, 1, 0, 0, 1),
+                               sn_module_batchnorm(SN_MOD_BATCHNORM2D, 2)};
+    const strict_case cases[] = {
+        {"missing num_batches_tracked",
+         {w0, b0, w1, b1, mean1, var1},
+         6,
+         SN_ERR_FORMAT,
+         {"'1.num_batches_tracked'", "missing"}},
+        {"missing running_var",
+         {w0, b0, w1, b1, mean1, count1},
+         6,
+         SN_ERR_FORMAT,
+         {"'1.running_var'", "missing", "[2]"}},
+        {"count as a vector",
+         {w0, b0, w1, b1, mean1, var1, {"1.num_batches_tracked", 1, {1}}},
+         7,
+         SN_ERR_SHAPE,
+         {"'1.num_batches_tracked'", "[1]"}},
+        {"running_mean of the conv",
+         {w0, b0, {"0.running_mean", 1, {2}}, w1, b1, mean1, var1, count1},
+         8,
+         SN_ERR_FORMAT,
+         {"'0.running_mean'", "not a parameter", "Conv2d"}},
+        {"wrong running_mean shape",
+         {w0, b0, w1, b1, {"1.running_mean", 1, {3}}, var1, count1},
+         7,
+         SN_ERR_SHAPE,
+         {"'1.running_mean'", "[3]"}},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        sn_model *m = compiled_model(mods, 2, 2, shape_of(3, (int64_t[]){1, 5, 5}));
+        SN_ASSERT_OK(sn_model_init(m, 1, SN_INIT_TORCH_DEFAULT));
+        float before[5];
+        memcpy(before, sn_graph_buffers(sn_model_graph(m), NULL), sizeof before);
+        const char *path = sn_temp_path("strict_bn.safetensors");
+        write_tensors(path, cases[c].tensors, cases[c].count);
+        const sn_status st = sn_model_load_weights(m, path);
+        if (st != cases[c].status)
+            fail_msg("%s: %s, expected %s: %s", cases[c].what, sn_status_string(st),
+                     sn_status_string(cases[c].status), sn_last_error());
+        printf("%-38s %s\n", cases[c].what, sn_last_error());
+        for (int k = 0; k < 3 && cases[c].message[k]; k++)
+            if (!strstr(sn_last_error(), cases[c].message[k]))
+                fail_msg("%s: '%s' lacks '%s'", cases[c].what, sn_last_error(),
+                         cases[c].message[k]);
+        assert_memory_equal(sn_graph_buffers(sn_model_graph(m), NULL), before, sizeof before);
+        sn_model_destroy(m);
+    }
+
+    /* All seven present: loads, the count (a 0-d tensor) included. */
+    sn_model *m = compiled_model(mods, 2, 2, shape_of(3, (int64_t[]){1, 5, 5}));
+    const file_tensor all[] = {w0, b0, w1, b1, mean1, var1, count1};
+    const char *path = sn_temp_path("strict_bn.safetensors");
+    write_tensors(path, all, 7);
+    SN_ASSERT_OK(sn_model_load_weights(m, path));
+    const float *buffers = sn_graph_buffers(sn_model_graph(m), NULL);
+    for (int i = 0; i < 5; i++) assert_true(buffers[i] == 0.5f);
+    sn_model_destroy(m);
+}
+
+/* torch stores num_batches_tracked as I64; it loads exactly. */
+static void test_batchnorm_count_from_torch_is_i64(void **state) {
+    (void)state;
+    const char *weights = MODEL_GOLDEN_DIR "/lenet5_bn.weights.safetensors";
+    sn_safetensors *f;
+    SN_ASSERT_OK(sn_safetensors_open(&f, weights));
+    const int i = sn_safetensors_find(f, "1.num_batches_tracked");
+    assert_true(i >= 0);
+    assert_string_equal(sn_safetensors_dtype(f, i), "I64");
+    assert_int_equal(sn_safetensors_ndim(f, i), 0);
+    sn_safetensors_close(f);
+    sn_model *m = NULL;
+    SN_ASSERT_OK(sn_model_from_spec_file(&m, MODEL_GOLDEN_DIR "/lenet5_bn.spec.txt"));
+    sn_model_compile_opts o = sn_model_compile_defaults();
+    o.sample_shape = shape_of(3, (int64_t[]){1, 28, 28});
+    SN_ASSERT_OK(sn_model_compile(m, &o));
+    SN_ASSERT_OK(sn_model_load_weights(m, weights));
+    sn_graph *g = sn_model_graph(m);
+    int counts = 0;
+    for (int b = 0; b < sn_graph_buffer_count(g); b++) {
+        const int node = sn_graph_buffer_node(g, b);
+        if (!strstr(sn_graph_node_name(g, node), "num_batches_tracked")) continue;
+        assert_true(sn_graph_value(g, node)[0] == 3.0f); /* gen.py's three warm-up steps */
+        counts++;
+    }
+    assert_int_equal(counts, 4);
+    sn_model_destroy(m);
 }
 
 /* ---- dtypes, through a hand-written file (the writer writes F32 only) ---- */
@@ -445,6 +645,9 @@ int main(void) {
         cmocka_unit_test(test_pytorch_weights_become_a_model_file),
         cmocka_unit_test(test_load_weights_is_strict),
         cmocka_unit_test(test_weights_in_other_dtypes),
+        cmocka_unit_test(test_batchnorm_buffers_saved_and_loaded),
+        cmocka_unit_test(test_batchnorm_buffers_load_strictly),
+        cmocka_unit_test(test_batchnorm_count_from_torch_is_i64),
         cmocka_unit_test(test_file_is_safetensors),
         cmocka_unit_test(test_load_tells_files_apart),
     };

@@ -5,10 +5,13 @@
  * tests/golden/README.md): the inputs in0.., the output out, the backward seed
  * dout and the input gradients grad_in0.. that torch computed, with the op and
  * its attributes in __metadata__. For each file, in sorted order, this test
- * builds the same node with the public builders (weights and biases of linear
- * and conv2d as parameters, every other input as a graph input that asks for a
- * gradient where torch computed one), compiles, runs forward and compares out,
- * then backward_from(out, dout) and compares every grad_inK. An element passes
+ * builds the same node with the public builders (weights and biases of linear,
+ * conv2d and batch_norm as parameters, the inputs listed in the metadata
+ * "buffers" as buffers, every other input as a graph input that asks for a
+ * gradient where torch computed one), compiles, runs forward and compares out
+ * and, for each buffer, its value after forward with inK_after (batch_norm's
+ * running statistics after a training step), then backward_from(out, dout) and
+ * compares every grad_inK. An element passes
  * when |got - want| <= atol + rtol * |want|, NaN never passes.
  *
  * One line per case gives the largest absolute difference; a table per op and
@@ -33,8 +36,8 @@
 #define GOLDEN_RTOL 1e-4
 #define GOLDEN_ATOL 1e-5
 /* gen.py writes this many files; fewer means a broken or partial directory. */
-#define GOLDEN_MIN_CASES 67
-#define MAX_INPUTS 3
+#define GOLDEN_MIN_CASES 81
+#define MAX_INPUTS 6
 #define MAX_CASES 1024
 
 typedef struct case_result {
@@ -120,6 +123,35 @@ typedef struct golden_op {
     int weights_are_params; /* inputs 1.. are a layer's weight and bias */
     golden_build build;
 } golden_op;
+
+/* The indices listed in metadata "buffers" ("3,4,5", or empty): is_buffer[k]. */
+static int attr_buffers(const sn_safetensors *f, int is_buffer[MAX_INPUTS], case_result *r) {
+    const char *text = sn_safetensors_metadata(f, "buffers");
+    int64_t v[MAX_INPUTS];
+    const int n = text ? parse_ints(text, v, MAX_INPUTS) : 0;
+    int ok = n >= 0;
+    for (int k = 0; k < MAX_INPUTS; k++) is_buffer[k] = 0;
+    for (int i = 0; i < n && ok; i++) {
+        ok = v[i] >= 0 && v[i] < MAX_INPUTS;
+        if (ok) is_buffer[v[i]] = 1;
+    }
+    if (!ok)
+        snprintf(r->reason, sizeof r->reason, "metadata 'buffers' is not a list of inputs: %s",
+                 text);
+    return ok;
+}
+
+/* A 0/1 flag of the metadata. */
+static int attr_flag(const sn_safetensors *f, const char *key, int *out, case_result *r) {
+    const char *text = sn_safetensors_metadata(f, key);
+    if (!text || (strcmp(text, "0") != 0 && strcmp(text, "1") != 0)) {
+        snprintf(r->reason, sizeof r->reason, "metadata '%s' is not 0 or 1: %s", key,
+                 text ? text : "(absent)");
+        return 0;
+    }
+    *out = text[0] == '1';
+    return 1;
+}
 
 static int build_linear(sn_graph *g, const int *in, int n_in, const sn_safetensors *f,
                         case_result *r) {
@@ -208,6 +240,30 @@ static int build_unary(sn_graph *g, const int *in, int n_in, const sn_safetensor
     return sn_log_softmax(g, in[0]);
 }
 
+/* batch_norm: x, then weight and bias when "affine", then the three running
+ * statistics when "track_running_stats"; the mode is the file's "training". */
+static int build_batch_norm(sn_graph *g, const int *in, int n_in, const sn_safetensors *f,
+                            case_result *r) {
+    int affine, track, training;
+    float momentum = SN_BATCH_NORM_CUMULATIVE, eps;
+    const char *momentum_text = sn_safetensors_metadata(f, "momentum");
+    if (!attr_flag(f, "affine", &affine, r) || !attr_flag(f, "track_running_stats", &track, r) ||
+        !attr_flag(f, "training", &training, r) || !attr_float(f, "eps", &eps, r))
+        return SN_NONE;
+    if (!momentum_text || strcmp(momentum_text, "None") != 0)
+        if (!attr_float(f, "momentum", &momentum, r)) return SN_NONE;
+    if (n_in != 1 + 2 * affine + 3 * track) {
+        snprintf(r->reason, sizeof r->reason, "%d inputs, expected %d for affine %d, stats %d",
+                 n_in, 1 + 2 * affine + 3 * track, affine, track);
+        return SN_NONE;
+    }
+    const int w = affine ? in[1] : SN_NONE, b = affine ? in[2] : SN_NONE;
+    const int *stats = in + 1 + 2 * affine;
+    sn_graph_set_training(g, training);
+    return sn_batch_norm(g, in[0], w, b, track ? stats[0] : SN_NONE, track ? stats[1] : SN_NONE,
+                         track ? stats[2] : SN_NONE, momentum, eps);
+}
+
 /* Losses: (prediction, target) and a reduction. */
 static int build_loss(sn_graph *g, const int *in, int n_in, const sn_safetensors *f,
                       case_result *r) {
@@ -241,6 +297,7 @@ static const golden_op golden_ops[] = {
     {"bce_with_logits", 2, 2, 0, build_loss},
     {"nll", 2, 2, 0, build_loss},
     {"cross_entropy", 2, 2, 0, build_loss},
+    {"batch_norm", 1, 6, 1, build_batch_norm},
 };
 enum { N_GOLDEN_OPS = sizeof golden_ops / sizeof golden_ops[0] };
 
@@ -281,6 +338,7 @@ static int fail_with_error(case_result *r, const char *stage) {
 typedef struct golden_tensors {
     int n_in;
     sn_tensor *in[MAX_INPUTS], *grad[MAX_INPUTS]; /* grad[k] NULL: no gradient */
+    sn_tensor *after[MAX_INPUTS];                 /* a buffer's value after forward, or NULL */
     sn_tensor *out, *dout;
 } golden_tensors;
 
@@ -288,6 +346,7 @@ static void free_tensors(golden_tensors *t) {
     for (int k = 0; k < MAX_INPUTS; k++) {
         sn_tensor_destroy(t->in[k]);
         sn_tensor_destroy(t->grad[k]);
+        sn_tensor_destroy(t->after[k]);
     }
     sn_tensor_destroy(t->out);
     sn_tensor_destroy(t->dout);
@@ -303,6 +362,10 @@ static int read_tensors(const sn_safetensors *f, golden_tensors *t, case_result 
         t->n_in = k + 1;
         snprintf(name, sizeof name, "grad_in%d", k);
         if (sn_safetensors_find(f, name) >= 0 && sn_safetensors_read(f, name, &t->grad[k]) != SN_OK)
+            return fail_with_error(r, name);
+        snprintf(name, sizeof name, "in%d_after", k);
+        if (sn_safetensors_find(f, name) >= 0 &&
+            sn_safetensors_read(f, name, &t->after[k]) != SN_OK)
             return fail_with_error(r, name);
     }
     if (sn_safetensors_read(f, "out", &t->out) != SN_OK) return fail_with_error(r, "out");
@@ -322,12 +385,19 @@ static void run_graph(const sn_safetensors *f, const golden_op *op, const golden
         fail_with_error(r, "graph");
         return;
     }
-    int leaf[MAX_INPUTS];
+    int leaf[MAX_INPUTS], is_buffer[MAX_INPUTS];
     char name[32];
+    if (!attr_buffers(f, is_buffer, r)) {
+        r->passed = 0;
+        sn_graph_destroy(g);
+        return;
+    }
     for (int k = 0; k < t->n_in; k++) {
         snprintf(name, sizeof name, "in%d", k);
         const sn_shape *s = &t->in[k]->shape;
-        if (op->weights_are_params && k > 0) {
+        if (is_buffer[k]) {
+            leaf[k] = sn_buffer(g, name, s->ndim, s->dim);
+        } else if (op->weights_are_params && k > 0) {
             leaf[k] = sn_param(g, name, s->ndim, s->dim);
         } else {
             leaf[k] = sn_input(g, name, s->ndim, s->dim);
@@ -353,6 +423,16 @@ static void run_graph(const sn_safetensors *f, const golden_op *op, const golden
             fail_with_error(r, "forward");
         } else {
             compare("out", sn_graph_value(g, out), t->out, r);
+            for (int k = 0; k < t->n_in; k++) {
+                if (!t->after[k]) continue;
+                snprintf(name, sizeof name, "in%d_after", k);
+                if (!is_buffer[k]) {
+                    snprintf(r->reason, sizeof r->reason, "%s: in%d is not a buffer", name, k);
+                    r->passed = 0;
+                } else {
+                    compare(name, sn_graph_value(g, leaf[k]), t->after[k], r);
+                }
+            }
             sn_graph_zero_grad(g);
             if (sn_graph_backward_from(g, out, t->dout->data) != SN_OK)
                 fail_with_error(r, "backward");
@@ -545,6 +625,16 @@ static void test_negative_controls(void **state) {
     run_case(path, &r);
     assert_false(r.passed);
     assert_non_null(strstr(r.reason, "grad_in1[0]"));
+
+    /* A running statistic one step off must show too. */
+    const char *bn = SN_GOLDEN_DIR "/batch_norm2d_2x3x4x5_train.safetensors";
+    copy_golden(bn, path, NULL, 0, NULL);
+    run_case(path, &r);
+    if (!r.passed) fail_msg("unperturbed batch_norm copy fails: %s", r.reason);
+    copy_golden(bn, path, "in4_after", 1e-3f, NULL);
+    run_case(path, &r);
+    assert_false(r.passed);
+    assert_non_null(strstr(r.reason, "in4_after[0]"));
 
     copy_golden(src, path, NULL, 0, "frobnicate");
     run_case(path, &r);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "graph/graph_internal.h"
+
 /* What a case builds: a graph, the node under test, the node checked. */
 typedef struct built {
     sn_graph *g;
@@ -33,8 +35,10 @@ typedef struct gc_case {
     /* Builds the op over the leaf nodes; returns the op node. */
     int (*op)(sn_graph *g, const int *leaf, const struct gc_case *c);
     int a, b, c, d, e, f; /* op arguments (stride, padding, kernel...) */
-    float x;              /* a float argument (slope, p) */
+    float x;              /* a float argument (slope, p, eps) */
     int eval_mode;
+    /* After the leaves are filled: sets state the op reads (running statistics). */
+    void (*prepare)(sn_graph *g, int op);
 } gc_case;
 
 static int64_t classes_of(const gc_case *c) {
@@ -77,6 +81,7 @@ static built build(const gc_case *c) {
             }
         }
     }
+    if (c->prepare) c->prepare(b.g, b.op);
     return b;
 }
 
@@ -135,6 +140,32 @@ static int op_log_softmax(sn_graph *g, const int *l, const gc_case *c) {
 static int op_dropout(sn_graph *g, const int *l, const gc_case *c) {
     return sn_dropout(g, l[0], c->x);
 }
+/* batch_norm over leaves x, weight, bias (NOBIAS twice: affine=False); with
+ * c->a the running statistics as buffers; eps c->x, momentum 0.1. */
+static int op_batch_norm(sn_graph *g, const int *l, const gc_case *c) {
+    const int64_t channels = c->leaf[0].dim[1];
+    int mean = SN_NONE, var = SN_NONE, count = SN_NONE;
+    if (c->a) {
+        mean = sn_buffer(g, "running_mean", 1, &channels);
+        var = sn_buffer(g, "running_var", 1, &channels);
+        count = sn_buffer(g, "num_batches_tracked", 0, NULL);
+    }
+    return sn_batch_norm(g, l[0], l[1], l[2], mean, var, count, 0.1f, c->x);
+}
+
+/* Running statistics away from torch's initial (0, 1), so that evaluation
+ * mode's scale and shift are not the identity. */
+static void prepare_running_stats(sn_graph *g, int op) {
+    const sn_node *n = sn_graph_node_at(g, op);
+    if (n->in[3] == SN_NONE) return;
+    float *mean = sn_graph_value(g, n->in[3]), *var = sn_graph_value(g, n->in[4]);
+    const int64_t channels = sn_shape_numel(sn_graph_shape(g, n->in[3]));
+    for (int64_t c = 0; c < channels; c++) {
+        mean[c] = 0.3f * (float)c - 0.4f;
+        var[c] = 0.5f + 0.25f * (float)c;
+    }
+}
+
 static int op_mse(sn_graph *g, const int *l, const gc_case *c) {
     return sn_mse(g, l[0], l[1], (sn_reduction)c->a);
 }
@@ -245,6 +276,63 @@ static const gc_case cases[] = {
     {"dropout p=0.5 4x9", 1, {IN(4, 9)}, op_dropout, .x = 0.5f},
     {"dropout p=0.2 2x3x4x5", 1, {IN(2, 3, 4, 5)}, op_dropout, .x = 0.2f},
     {"dropout eval 3x5", 1, {IN(3, 5)}, op_dropout, .x = 0.5f, .eval_mode = 1},
+    {"batch_norm2d train 2x3x4x5",
+     3,
+     {IN(2, 3, 4, 5), PARAM(3), PARAM(3)},
+     op_batch_norm,
+     1,
+     .x = 1e-5f,
+     .prepare = prepare_running_stats},
+    {"batch_norm2d train batch 1 1x2x3x3",
+     3,
+     {IN(1, 2, 3, 3), PARAM(2), PARAM(2)},
+     op_batch_norm,
+     1,
+     .x = 1e-5f,
+     .prepare = prepare_running_stats},
+    {"batch_norm2d train no affine 3x2x3x2",
+     3,
+     {IN(3, 2, 3, 2), NOBIAS, NOBIAS},
+     op_batch_norm,
+     1,
+     .x = 1e-3f,
+     .prepare = prepare_running_stats},
+    {"batch_norm1d train 5x4", 3, {IN(5, 4), PARAM(4), PARAM(4)}, op_batch_norm, 1, .x = 1e-5f},
+    {"batch_norm1d train 2x3x5 (N,C,L)",
+     3,
+     {IN(2, 3, 5), PARAM(3), PARAM(3)},
+     op_batch_norm,
+     1,
+     .x = 1e-5f},
+    {"batch_norm1d no running stats 4x3",
+     3,
+     {IN(4, 3), PARAM(3), PARAM(3)},
+     op_batch_norm,
+     0,
+     .x = 1e-5f},
+    {"batch_norm2d eval 2x3x4x4",
+     3,
+     {IN(2, 3, 4, 4), PARAM(3), PARAM(3)},
+     op_batch_norm,
+     1,
+     .x = 1e-5f,
+     .eval_mode = 1,
+     .prepare = prepare_running_stats},
+    {"batch_norm1d eval 3x4",
+     3,
+     {IN(3, 4), PARAM(4), PARAM(4)},
+     op_batch_norm,
+     1,
+     .x = 1e-5f,
+     .eval_mode = 1,
+     .prepare = prepare_running_stats},
+    {"batch_norm1d eval no running stats 3x2",
+     3,
+     {IN(3, 2), PARAM(2), PARAM(2)},
+     op_batch_norm,
+     0,
+     .x = 1e-5f,
+     .eval_mode = 1},
     {"mse mean 1x1", 2, {IN(1, 1), IN(1, 1)}, op_mse, SN_REDUCTION_MEAN},
     {"mse sum 3x4", 2, {IN(3, 4), IN(3, 4)}, op_mse, SN_REDUCTION_SUM},
     {"mse mean 2x3x4x5", 2, {IN(2, 3, 4, 5), IN(2, 3, 4, 5)}, op_mse, SN_REDUCTION_MEAN},

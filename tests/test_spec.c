@@ -28,7 +28,10 @@ static void assert_module_equal(const sn_module *got, const sn_module *want, int
         memcmp(a.kernel, b.kernel, sizeof a.kernel) != 0 ||
         memcmp(a.stride, b.stride, sizeof a.stride) != 0 ||
         memcmp(a.padding, b.padding, sizeof a.padding) != 0 || a.bias != b.bias ||
-        a.count_include_pad != b.count_include_pad) {
+        a.count_include_pad != b.count_include_pad || a.num_features != b.num_features ||
+        memcmp(&a.eps, &b.eps, sizeof a.eps) != 0 ||
+        memcmp(&a.momentum, &b.momentum, sizeof a.momentum) != 0 || a.affine != b.affine ||
+        a.track_running_stats != b.track_running_stats) {
         char *ta = NULL, *tb = NULL;
         sn_spec_format(&a, 1, &ta);
         sn_spec_format(&b, 1, &tb);
@@ -102,6 +105,13 @@ typedef struct typed_case {
 
 static void test_typed_forms(void **state) {
     (void)state;
+    sn_module bn_none = sn_module_batchnorm(SN_MOD_BATCHNORM1D, 3);
+    bn_none.eps = 0.001f;
+    bn_none.momentum = SN_BATCH_NORM_CUMULATIVE;
+    bn_none.affine = bn_none.track_running_stats = 0;
+    sn_module bn_keywords = sn_module_batchnorm(SN_MOD_BATCHNORM2D, 4);
+    bn_keywords.momentum = 1.0f;
+    bn_keywords.eps = 0.0f;
     const typed_case cases[] = {
         {"Conv2d(1, 6, 5, padding=2)", sn_module_conv2d(1, 6, 5, 5, 1, 1, 2, 2, 1)},
         {"Conv2d(3, 8, kernel_size=(2, 3), stride=(1, 2))",
@@ -157,6 +167,12 @@ static void test_typed_forms(void **state) {
         {"Tanh()", sn_module_plain(SN_MOD_TANH)},
         {"Identity()", sn_module_plain(SN_MOD_IDENTITY)},
         {"Step()", sn_module_plain(SN_MOD_STEP)},
+        {"BatchNorm2d(6)", sn_module_batchnorm(SN_MOD_BATCHNORM2D, 6)},
+        {"BatchNorm1d(120)", sn_module_batchnorm(SN_MOD_BATCHNORM1D, 120)},
+        {"BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)",
+         sn_module_batchnorm(SN_MOD_BATCHNORM2D, 6)},
+        {"BatchNorm1d(3, 0.001, None, False, False)", bn_none},
+        {"nn.BatchNorm2d(num_features=4, momentum=1, eps=0)", bn_keywords},
         /* pasted from Python code */
         {"nn.Conv2d(1, 6, 5),", sn_module_conv2d(1, 6, 5, 5, 1, 1, 0, 0, 1)},
         {"    torch.nn.ReLU(),   # activation", sn_module_plain(SN_MOD_RELU)},
@@ -320,6 +336,35 @@ static void test_print_forms(void **state) {
     /* Index prefixes are also allowed without the wrapper, and "(k): " alone on
      * some lines. */
     assert_parses_to("(0): Flatten()\nLinear(784, 256)\n(2): ReLU()", mlp_modules(), 3);
+
+    /* print(nn.Sequential(nn.BatchNorm2d(6), nn.BatchNorm1d(8, eps=1e-3,
+     * momentum=None, affine=False, track_running_stats=False),
+     * nn.BatchNorm1d(3, momentum=0.25))) in torch 1.13 */
+    const char *print_batchnorm =
+        "Sequential(\n"
+        "  (0): BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, track_running_stats=True)\n"
+        "  (1): BatchNorm1d(8, eps=0.001, momentum=None, affine=False, "
+        "track_running_stats=False)\n"
+        "  (2): BatchNorm1d(3, eps=1e-05, momentum=0.25, affine=True, track_running_stats=True)\n"
+        ")\n";
+    sn_module batchnorms[3] = {sn_module_batchnorm(SN_MOD_BATCHNORM2D, 6),
+                               sn_module_batchnorm(SN_MOD_BATCHNORM1D, 8),
+                               sn_module_batchnorm(SN_MOD_BATCHNORM1D, 3)};
+    batchnorms[1].eps = 1e-3f;
+    batchnorms[1].momentum = SN_BATCH_NORM_CUMULATIVE;
+    batchnorms[1].affine = batchnorms[1].track_running_stats = 0;
+    batchnorms[2].momentum = 0.25f;
+    assert_parses_to(print_batchnorm, batchnorms, 3);
+    /* ... and the canonical text is exactly torch's line. */
+    char *text;
+    SN_ASSERT_OK(sn_spec_format(batchnorms, 3, &text));
+    assert_string_equal(text, "BatchNorm2d(6, eps=1e-05, momentum=0.1, affine=True, "
+                              "track_running_stats=True)\n"
+                              "BatchNorm1d(8, eps=0.001, momentum=None, affine=False, "
+                              "track_running_stats=False)\n"
+                              "BatchNorm1d(3, eps=1e-05, momentum=0.25, affine=True, "
+                              "track_running_stats=True)\n");
+    free(text);
 }
 
 /* The shipped models parse to the same modules as torch's print of the same
@@ -383,7 +428,16 @@ static void test_errors_binding(void **state) {
     const error_case cases[] = {
         /* unknown module */
         {"ReLU()\nConv3d(1, 2, 3)", FMT, 2, "Conv3d: ", "unknown module"},
-        {"BatchNorm2d(6)", FMT, 1, "BatchNorm2d: ", "unknown module"},
+        {"BatchNorm3d(6)", FMT, 1, "BatchNorm3d: ", "unknown module"},
+        {"BatchNorm2d()", FMT, 1, "BatchNorm2d: ", "missing required argument 'num_features'"},
+        {"BatchNorm1d(4, mom=0.1)", FMT, 1, "BatchNorm1d: ", "unknown argument 'mom'"},
+        {"BatchNorm2d(4, 1e-5, 0.1, True, True, None, None, 1)", FMT, 1,
+         "BatchNorm2d: ", "at most 7"},
+        {"BatchNorm2d(6.0)", FMT, 1, "BatchNorm2d: ", "num_features=6.0", "an int"},
+        {"BatchNorm2d(6, momentum='0.1')", FMT, 1, "BatchNorm2d: ", "momentum='0.1'",
+         "None or a number"},
+        {"BatchNorm2d(6, eps=None)", FMT, 1, "BatchNorm2d: ", "eps=None", "a number"},
+        {"BatchNorm1d(6, affine=1)", FMT, 1, "BatchNorm1d: ", "affine=1", "True or False"},
         {"nn.relu()", FMT, 1, "nn.relu: ", "unknown module"},
         /* unknown keyword */
         {"Conv2d(1, 6, 5, dilaton=1)", FMT, 1, "Conv2d: ", "unknown argument 'dilaton'"},
@@ -466,6 +520,11 @@ static void test_errors_values(void **state) {
         {"MaxPool2d(3, padding=2)", FMT, 1, "MaxPool2d: ", "padding=2", "half"},
         {"AvgPool2d((4, 2), padding=(2, 2))", FMT, 1, "AvgPool2d: ", "padding=(2, 2)"},
         {"Dropout(1.5)", FMT, 1, "Dropout: ", "p=1.5", "between 0 and 1"},
+        {"BatchNorm2d(0)", FMT, 1, "BatchNorm2d: ", "num_features=0 must be >= 1"},
+        {"BatchNorm2d(6, momentum=1.5)", FMT, 1, "BatchNorm2d: ", "momentum=1.5",
+         "between 0 and 1"},
+        {"BatchNorm1d(6, eps=-1e-5)", FMT, 1, "BatchNorm1d: ", "eps=-1e-5"},
+        {"BatchNorm2d(6, device='cuda')", UNS, 1, "BatchNorm2d: ", "device='cuda'"},
         {"Dropout(p=-0.1)", FMT, 1, "Dropout: ", "p=-0.1"},
         {"LeakyReLU(1e39)", FMT, 1, "LeakyReLU: ", "negative_slope=1e39"},
         {"Linear(2147483648, 5)", FMT, 1, "Linear: ", "'2147483648' is out of range"},
@@ -696,7 +755,8 @@ static int random_size(uint64_t *state, int lo) {
 }
 
 static sn_module random_module(uint64_t *state) {
-    const sn_module_kind kind = (sn_module_kind)random_int(state, SN_MOD_LINEAR, SN_MOD_STEP);
+    const sn_module_kind kind =
+        (sn_module_kind)random_int(state, SN_MOD_LINEAR, SN_MOD_BATCHNORM2D);
     const int kh = random_size(state, 1), kw = random_size(state, 1);
     switch (kind) {
     case SN_MOD_LINEAR:
@@ -720,6 +780,16 @@ static sn_module random_module(uint64_t *state) {
     }
     case SN_MOD_LEAKY_RELU:
         return sn_module_leaky_relu(random_finite_float(state));
+    case SN_MOD_BATCHNORM1D:
+    case SN_MOD_BATCHNORM2D: {
+        sn_module m = sn_module_batchnorm(kind, random_size(state, 1));
+        m.eps = fabsf(random_finite_float(state));
+        const float momentum = (float)((next_random(state) >> 11) * 0x1.0p-53); /* [0, 1) */
+        m.momentum = random_int(state, 0, 4) == 0 ? SN_BATCH_NORM_CUMULATIVE : momentum;
+        m.affine = random_int(state, 0, 1);
+        m.track_running_stats = random_int(state, 0, 1);
+        return m;
+    }
     default:
         return sn_module_plain(kind);
     }
@@ -731,12 +801,12 @@ static void test_round_trip_random(void **state) {
     uint64_t rng = 42;
     sn_module *modules = malloc(N * sizeof *modules);
     assert_non_null(modules);
-    int kinds_seen[SN_MOD_STEP + 1] = {0};
+    int kinds_seen[SN_MOD_BATCHNORM2D + 1] = {0};
     for (int i = 0; i < N; i++) {
         modules[i] = random_module(&rng);
         kinds_seen[modules[i].kind]++;
     }
-    for (int k = 0; k <= SN_MOD_STEP; k++) assert_true(kinds_seen[k] > 0);
+    for (int k = 0; k <= SN_MOD_BATCHNORM2D; k++) assert_true(kinds_seen[k] > 0);
     char *text;
     SN_ASSERT_OK(sn_spec_format(modules, N, &text));
     sn_module *back;

@@ -150,6 +150,13 @@ int cli_model_compile(cli_model *cm, const char *path, const sn_shape *sample, i
 int cli_model_prepare(cli_model *cm, const cli_model_args *args, const sn_shape *sample,
                       int64_t batch, sn_loss_kind loss);
 
+/* One example's shape for the model: a model file's own, else given (a
+ * spec's --input-shape, ndim 0 when absent), else the data's. The data must
+ * have as many values per example; otherwise an error naming both (returns
+ * CLI_EXIT_ERROR, reported). */
+int cli_model_sample_shape(const cli_model *cm, const char *model_path, const sn_shape *given,
+                           const sn_dataset *ds, sn_shape *out);
+
 void cli_model_close(cli_model *cm);
 
 /* ---- the commands ---- */
@@ -159,5 +166,12 @@ int cli_info(int argc, char **argv);
 int cli_eval(int argc, char **argv);
 
 extern const cli_command cli_forward_command, cli_info_command, cli_eval_command;
+/* Training (cmd_train.c, with sinapsi/train.h). */
+int cli_train(int argc, char **argv);
+extern const cli_command cli_train_command;
+/* The learning rules (cmd_perceptron.c, cmd_hebb.c; shared parts in cli_learn.h). */
+int cli_perceptron(int argc, char **argv);
+int cli_hebb(int argc, char **argv);
+extern const cli_command cli_perceptron_command, cli_hebb_command;
 
 #endif

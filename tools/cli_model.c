@@ -84,6 +84,21 @@ int cli_model_prepare(cli_model *cm, const cli_model_args *args, const sn_shape 
     return 0;
 }
 
+/* One example's shape for the model: a model file's own, else --input-shape,
+ * else the data's; the data must have as many values per example. */
+int cli_model_sample_shape(const cli_model *cm, const char *model_path, const sn_shape *given,
+                           const sn_dataset *ds, sn_shape *out) {
+    const sn_shape *data_shape = sn_dataset_sample_shape(ds);
+    *out = cm->is_file ? cm->saved_shape : given->ndim ? *given : *data_shape;
+    if (sn_shape_numel(out) != sn_shape_numel(data_shape)) {
+        char want[64], got[64];
+        return cli_error("%s: examples of shape %s, but %s takes %s", sn_dataset_source(ds),
+                         cli_format_shape(data_shape, got, sizeof got), model_path,
+                         cli_format_shape(out, want, sizeof want));
+    }
+    return 0;
+}
+
 void cli_model_close(cli_model *cm) {
     sn_model_destroy(cm->model);
     cm->model = NULL;

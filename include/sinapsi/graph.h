@@ -25,7 +25,8 @@
  *
  * sn_graph_compile infers and checks every shape (a mismatch is an error that
  * names the node, before any compute), places all parameters in one block and
- * their gradients in a parallel block, and plans one arena for the values,
+ * their gradients in a parallel block, buffers (running statistics) in a block
+ * of their own, and plans one arena for the values,
  * gradients and scratch of every other node. Forward and backward then run with
  * no allocation. Pointers returned by sn_graph_value/grad stay valid until the
  * graph is destroyed.
@@ -65,7 +66,14 @@ typedef struct sn_op_attr {
     float p;               /* dropout probability of zeroing */
     sn_reduction reduction;
     sn_shape shape; /* reshape target; one dim may be -1 (inferred) */
+    float momentum; /* batch_norm: weight of this batch in the running statistics,
+                       or SN_BATCH_NORM_CUMULATIVE */
+    float eps;      /* batch_norm: added to the variance */
 } sn_op_attr;
+
+/* batch_norm's momentum for torch's momentum=None: the running statistics are
+ * the plain average over every batch seen (factor 1 / num_batches_tracked). */
+#define SN_BATCH_NORM_CUMULATIVE (-1.0f)
 
 /* ---- life cycle ---- */
 
@@ -83,6 +91,15 @@ int sn_input(sn_graph *g, const char *name, int ndim, const int64_t *shape);
 /* A trainable parameter: its value lives in the parameter block, its gradient in
  * the parallel gradient block. Values start at zero; initialise them after compile. */
 int sn_param(sn_graph *g, const char *name, int ndim, const int64_t *shape);
+
+/* A buffer: model state that is not trained, such as batch_norm's running
+ * mean and variance. Its value lives in the buffer block (sn_graph_buffers),
+ * it has no gradient, and the optimiser never sees it, but it is saved and
+ * loaded with the parameters. An op may write the buffers it takes as inputs
+ * during forward: batch_norm in training mode updates its running statistics.
+ * Values start at zero; set them after compile (sn_model_init does). ndim 0
+ * is a scalar (torch's num_batches_tracked). */
+int sn_buffer(sn_graph *g, const char *name, int ndim, const int64_t *shape);
 
 /* Asks for the gradient of an input too (gradient checks, saliency). Before compile. */
 sn_status sn_graph_set_requires_grad(sn_graph *g, int node, int requires_grad);
@@ -119,6 +136,24 @@ int sn_log_softmax(sn_graph *g, int x);
  * the rest by 1/(1-p), the mask drawn from the graph's dropout stream; identity
  * in evaluation mode. */
 int sn_dropout(sn_graph *g, int x, float p);
+/* Batch normalisation over dim 1 (channels), as torch.nn.BatchNorm1d/2d:
+ *     y = (x - mean) / sqrt(var + eps) * weight + bias
+ * x (N, C, ...) (BatchNorm1d: (N, C) or (N, C, L); BatchNorm2d: (N, C, H, W)),
+ * mean and var per channel over the other dims. weight and bias (C), or both
+ * SN_NONE (affine=False). running_mean, running_var (C) and num_batches_tracked
+ * (a scalar holding the count, as a float) are buffers (sn_buffer), or all
+ * three SN_NONE (track_running_stats=False: batch statistics in both modes).
+ * Training mode (or no running statistics): mean and the biased var of the
+ * batch; forward then also updates the buffers, as torch:
+ *     num_batches_tracked += 1
+ *     f = momentum, or 1 / num_batches_tracked for SN_BATCH_NORM_CUMULATIVE
+ *     running_mean = (1 - f) running_mean + f mean
+ *     running_var  = (1 - f) running_var  + f var · n / (n - 1)   (unbiased)
+ * with n = N · (product of the dims after C); n = 1 fails at forward, as torch
+ * ("Expected more than 1 value per channel when training").
+ * Evaluation mode with running statistics: mean = running_mean, var = running_var. */
+int sn_batch_norm(sn_graph *g, int x, int weight, int bias, int running_mean, int running_var,
+                  int num_batches_tracked, float momentum, float eps);
 /* Heaviside step of the perceptron: 1 where x >= 0, else 0. No gradient flows. */
 int sn_step(sn_graph *g, int x);
 
@@ -178,7 +213,7 @@ float *sn_graph_value(sn_graph *g, int node);
 float *sn_graph_grad(sn_graph *g, int node);
 /* Shape of a node (after compile), or NULL. */
 const sn_shape *sn_graph_shape(const sn_graph *g, int node);
-/* Name given to an input or a parameter, the op name otherwise ("conv2d"). */
+/* Name given to an input, a parameter or a buffer, the op name otherwise ("conv2d"). */
 const char *sn_graph_node_name(const sn_graph *g, int node);
 int sn_graph_node_count(const sn_graph *g);
 
@@ -189,10 +224,18 @@ float *sn_graph_grads(sn_graph *g, size_t *count);
 int sn_graph_param_count(const sn_graph *g);
 int sn_graph_param_node(const sn_graph *g, int index);
 
+/* The buffer block (*count floats): every buffer, back to back in creation
+ * order. No gradient block goes with it. Checkpoints save and restore it
+ * whole, as the parameter block. */
+float *sn_graph_buffers(sn_graph *g, size_t *count);
+/* Buffers in creation order: index 0..n-1 -> node id. */
+int sn_graph_buffer_count(const sn_graph *g);
+int sn_graph_buffer_node(const sn_graph *g, int index);
+
 /* The dropout stream; save/restore its state by copying the struct. */
 sn_rng *sn_graph_rng(sn_graph *g);
 
-/* Bytes of the arena (values, gradients, scratch of all non-parameter nodes). */
+/* Bytes of the arena (values, gradients, scratch of all nodes but parameters and buffers). */
 size_t sn_graph_arena_bytes(const sn_graph *g);
 
 #ifdef __cplusplus

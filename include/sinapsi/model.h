@@ -15,7 +15,11 @@
  * Parameters are named as the equivalent nn.Sequential's state_dict: the
  * weight of module 3 is "3.weight" with torch's layout (Linear (out, in),
  * Conv2d (C_out, C_in, kh, kw)), so weights move between PyTorch and sinapsi
- * through safetensors files unchanged.
+ * through safetensors files unchanged. BatchNorm's running statistics are
+ * graph buffers (not trained, no gradient) named as torch's too:
+ * "k.running_mean", "k.running_var" (C) and "k.num_batches_tracked" (a scalar
+ * count, held as a float; a torch file stores it as I64), saved and loaded with
+ * the parameters.
  *
  *     sn_model *m;
  *     if (sn_model_from_spec_file(&m, "models/lenet5.txt") != SN_OK) fail(sn_last_error());
@@ -60,7 +64,10 @@ typedef enum sn_module_kind {
     SN_MOD_SOFTMAX,     /* Softmax(dim=1) */
     SN_MOD_LOG_SOFTMAX, /* LogSoftmax(dim=1) */
     SN_MOD_IDENTITY,    /* Identity() */
-    SN_MOD_STEP         /* Step(): the perceptron's Heaviside step (not in torch.nn) */
+    SN_MOD_STEP,        /* Step(): the perceptron's Heaviside step (not in torch.nn) */
+    SN_MOD_BATCHNORM1D, /* BatchNorm1d(num_features, eps=1e-05, momentum=0.1, affine=True,
+                           track_running_stats=True) on (N, C) or (N, C, L) */
+    SN_MOD_BATCHNORM2D  /* BatchNorm2d(...), the same arguments, on (N, C, H, W) */
 } sn_module_kind;
 
 typedef struct sn_module {
@@ -72,6 +79,11 @@ typedef struct sn_module {
     int count_include_pad;                /* AvgPool2d */
     float p;                              /* Dropout */
     float negative_slope;                 /* LeakyReLU */
+    int num_features;                     /* BatchNorm: C */
+    float eps;                            /* BatchNorm: added to the variance */
+    float momentum;                       /* BatchNorm; SN_BATCH_NORM_CUMULATIVE = None */
+    int affine;                           /* BatchNorm: 1 = learnable weight and bias */
+    int track_running_stats;              /* BatchNorm: 1 = running mean and variance */
     int line;                             /* line of the spec it came from, 0 if built in C */
 } sn_module;
 
@@ -84,6 +96,9 @@ sn_module sn_module_avgpool2d(int kh, int kw, int sh, int sw, int ph, int pw,
                               int count_include_pad);
 sn_module sn_module_dropout(float p);
 sn_module sn_module_leaky_relu(float negative_slope);
+/* kind SN_MOD_BATCHNORM1D or SN_MOD_BATCHNORM2D with torch's defaults (eps 1e-5,
+ * momentum 0.1, affine, track_running_stats); change the fields after. */
+sn_module sn_module_batchnorm(sn_module_kind kind, int num_features);
 /* Modules without arguments: FLATTEN, RELU, SIGMOID, TANH, SOFTMAX, LOG_SOFTMAX,
  * IDENTITY, STEP. */
 sn_module sn_module_plain(sn_module_kind kind);
@@ -155,7 +170,7 @@ sn_model_compile_opts sn_model_compile_defaults(void);
  * (batch), for cross_entropy and nll; the output's shape for bce, bce_with_logits
  * and mse. A module that does not fit the shape reaching it is an error naming
  * its spec line ("line 9: Linear(400, 120): input has 256 features, expected 400").
- * Compiling again rebuilds the graph (parameter values are kept); a failed
+ * Compiling again rebuilds the graph (parameter and buffer values are kept); a failed
  * compile leaves the previous graph in place. Parameters of a first compile are
  * zero until sn_model_init or sn_model_load_weights. */
 sn_status sn_model_compile(sn_model *m, const sn_model_compile_opts *opts);
@@ -169,16 +184,21 @@ typedef enum sn_init_scheme {
 } sn_init_scheme;
 
 /* Initialises every parameter from (seed, SN_STREAM_INIT). fan_in = in_features
- * for Linear, C_in*kh*kw for Conv2d. The model must be compiled. */
+ * for Linear, C_in*kh*kw for Conv2d. BatchNorm takes torch's reset_parameters
+ * whatever the scheme, and draws nothing: weight 1, bias 0, running_mean 0,
+ * running_var 1, num_batches_tracked 0. The model must be compiled. */
 sn_status sn_model_init(sn_model *m, uint64_t seed, sn_init_scheme scheme);
 
 /* Loads weights by name from a safetensors file (a torch state_dict saved with
- * safetensors, or a sinapsi model file). Every parameter must be present with
- * its exact shape, and the file may hold no other parameter tensor: anything
- * else fails, naming the tensor, and leaves the model's weights unchanged. */
+ * safetensors, or a sinapsi model file). Every parameter and buffer must be
+ * present with its exact shape, and the file may hold no other tensor named as
+ * a state_dict entry ("3.weight"): anything else fails, naming the tensor, and
+ * leaves the model's weights and buffers unchanged. Integer tensors
+ * (num_batches_tracked is I64 in a torch file) are converted exactly. */
 sn_status sn_model_load_weights(sn_model *m, const char *path);
 
-/* Writes the weights under torch's names, and __metadata__ with "format":
+/* Writes the weights and buffers under torch's names, in the state_dict's
+ * order, and __metadata__ with "format":
  * "sinapsi-model", "spec" (canonical text), "input_shape" ("1x28x28") and
  * "sinapsi_version". Atomic: temporary file, fsync, rename. */
 sn_status sn_model_save(const sn_model *m, const char *path);
@@ -213,6 +233,7 @@ sn_status sn_model_output_shape(const sn_model *m, sn_shape *out);
  *   pools      one per window element per output: C·OH·OW·kh·kw
  *   ReLU, LeakyReLU, Sigmoid, Tanh, Step, Softmax, LogSoftmax: one per output element
  *   Flatten, Identity, Dropout (the identity in evaluation): 0
+ *   BatchNorm1d/2d: 2 per output element (a multiply and an add in evaluation)
  * After compile; SN_ERR_STATE before. */
 typedef struct sn_layer_info {
     sn_shape output; /* without batch */

@@ -9,6 +9,8 @@
  *   sinapsi/model.h    modules, the model spec, initialisation, model files
  *   sinapsi/data.h     datasets: IDX, CSV, safetensors; normalisation, batching
  *   sinapsi/optim.h    SGD (momentum, Nesterov), Adam, AdamW; schedules; clipping
+ *   sinapsi/train.h    the trainer, evaluation, checkpoints
+ *   sinapsi/learn.h    local rules on a Linear layer: perceptron, Hebb, Oja, Sanger
  *
  * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
  * SN_ (constants).
@@ -24,6 +26,8 @@
 #include "sinapsi/model.h"
 #include "sinapsi/data.h"
 #include "sinapsi/optim.h"
+#include "sinapsi/train.h"
+#include "sinapsi/learn.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -56,8 +56,9 @@ typedef struct sn_task {
 sn_status sn_task_make(const sn_model *m, const sn_dataset *ds, sn_loss_kind loss, sn_task *out);
 
 /* Writes the loss targets of k examples from their dataset targets (one-hot
- * expansion where needed): target (k, width of the loss's target). */
-void sn_task_targets(const sn_task *t, const float *labels, int64_t k, float *target);
+ * expansion where needed): target (k, width of the loss's target). A label
+ * that cannot be one-hot encoded (outside [0, out_width)) is SN_ERR_RANGE. */
+sn_status sn_task_targets(const sn_task *t, const float *labels, int64_t k, float *target);
 
 /* Correct predictions among k outputs (k, out_width) against labels (k). */
 int64_t sn_task_correct(const sn_task *t, const float *out, const float *labels, int64_t k);
@@ -73,7 +74,8 @@ typedef struct sn_eval_result {
 } sn_eval_result;
 
 /* Evaluation mode over the whole dataset in batches of the compiled batch
- * size. The model must have been compiled with t->loss. No allocation per
+ * size. The model must have been compiled with t->loss (reduction mean or
+ * sum); the graph's batch is put back as it was. No allocation per
  * batch beyond one batch buffer allocated once per call. */
 sn_status sn_evaluate(sn_model *m, const sn_dataset *ds, const sn_task *t, sn_eval_result *out);
 
@@ -90,16 +92,19 @@ typedef struct sn_train_opts {
     int epochs;            /* default 10 */
     int64_t batch;         /* default 64 */
     sn_optim_opts optim;   /* default sn_optim_defaults(SN_OPTIM_SGD) */
-    sn_schedule schedule;  /* base_lr is taken from optim.lr; default constant */
+    sn_schedule schedule;  /* base_lr is taken from optim.lr; default constant;
+                              cosine with total_epochs 0 anneals over `epochs` */
     double clip;           /* global gradient-norm clipping, 0 = off */
     sn_loss_kind loss;     /* SN_LOSS_NONE = the default of sn_task_make */
     uint64_t seed;         /* init, shuffle and dropout streams (default 0) */
     sn_init_scheme init;   /* default SN_INIT_TORCH_DEFAULT */
     int keep_weights;      /* 1 = start from the model's current weights (--weights) */
     int shuffle;           /* default 1; 0 keeps the file order */
-    double val_split;      /* hold out this last fraction of train for validation */
+    double val_split;      /* hold out this last fraction of train for validation
+                              (split off train with sn_dataset_split, for good) */
     int threads;           /* OpenMP and BLAS threads; 0 = all cores */
-    const char *checkpoint; /* written after every epoch (atomically), or NULL */
+    const char *checkpoint; /* written after every epoch (atomically), or NULL;
+                               format and resume rules: docs/checkpoints.md */
     const char *resume;     /* continue from this checkpoint, or NULL */
     const char *log;        /* append JSON lines (settings first, then one per epoch) */
     int log_steps;          /* also log every step's loss (parity tests) */
@@ -131,7 +136,8 @@ typedef struct sn_train_result {
 /* Trains m (not yet compiled, or compiled: it is recompiled for the batch and
  * loss). test may be NULL. A non-finite loss or gradient stops at once with
  * SN_ERR_NUMERIC naming the step and the first module whose output is not
- * finite; a good checkpoint is never overwritten by a bad state. */
+ * finite; a good checkpoint is never overwritten by a bad state. result may
+ * be NULL; it is filled on failure too (the epochs and steps that ran). */
 sn_status sn_train(sn_model *m, sn_dataset *train, sn_dataset *test, const sn_train_opts *opts,
                    sn_train_result *result);
 

@@ -91,6 +91,38 @@ int sn_step(sn_graph *g, int x) {
     return unary(g, &sn_op_step, x, NULL);
 }
 
+/* The running statistics are state that forward writes: they must be buffers,
+ * all three or none (track_running_stats=False). */
+static int check_running_stats(sn_graph *g, const int stats[3]) {
+    static const char *const what[3] = {"running_mean", "running_var", "num_batches_tracked"};
+    const int present = (stats[0] != SN_NONE) + (stats[1] != SN_NONE) + (stats[2] != SN_NONE);
+    if (present != 0 && present != 3)
+        return sn_graph_build_error(
+            g, sn_error(SN_ERR_INVALID_ARG,
+                        "batch_norm: give running_mean, running_var and num_batches_tracked "
+                        "all three, or none (track_running_stats=False)"));
+    for (int i = 0; i < present; i++) {
+        const sn_node *n = sn_graph_node_at(g, stats[i]);
+        if (n && n->kind != SN_NODE_BUFFER)
+            return sn_graph_build_error(
+                g, sn_error(SN_ERR_INVALID_ARG,
+                            "batch_norm: %s is node %d (%s), not a buffer: forward updates it, "
+                            "so create it with sn_buffer",
+                            what[i], stats[i], n->name));
+    }
+    return 1;
+}
+
+int sn_batch_norm(sn_graph *g, int x, int weight, int bias, int running_mean, int running_var,
+                  int num_batches_tracked, float momentum, float eps) {
+    const int in[6] = {x, weight, bias, running_mean, running_var, num_batches_tracked};
+    if (!g) return SN_NONE;
+    if (check_running_stats(g, in + 3) == SN_NONE) return SN_NONE;
+    const unsigned optional = 0x3eu; /* all but x; infer checks that the pairs match */
+    sn_op_attr attr = {.momentum = momentum, .eps = eps};
+    return sn_graph_add_op(g, &sn_op_batch_norm, 6, in, optional, &attr);
+}
+
 static int loss(sn_graph *g, const sn_op *op, int a, int b, sn_reduction r) {
     sn_op_attr attr = {.reduction = r};
     return binary(g, op, a, b, &attr);

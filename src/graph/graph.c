@@ -1,6 +1,6 @@
 /*
  * The define-then-run graph: node storage, compile (shape inference, parameter
- * block, arena plan), forward, and reverse-mode backward. The op kernels live in
+ * and buffer blocks, arena plan), forward, and reverse-mode backward. The op kernels live in
  * src/ops/, behind the sn_op table of src/ops/op.h.
  */
 #include "graph/graph_internal.h"
@@ -17,11 +17,15 @@ struct sn_graph {
     int n_nodes, cap_nodes;
     int *param_ids; /* parameter node ids in creation order */
     int n_params;
+    int *buffer_ids; /* buffer node ids in creation order */
+    int n_buffers;
 
     float *param_block, *grad_block; /* n_param_floats each */
     size_t n_param_floats;
+    float *buffer_block; /* n_buffer_floats: running statistics, no gradient */
+    size_t n_buffer_floats;
 
-    unsigned char *arena; /* values, gradients and scratch of non-parameter nodes */
+    unsigned char *arena; /* values, gradients and scratch of op and input nodes */
     size_t arena_bytes;
     float *op_grads; /* region of the arena with op-node gradients, zeroed per backward */
     size_t op_grad_bytes;
@@ -55,8 +59,10 @@ void sn_graph_destroy(sn_graph *g) {
     if (!g) return;
     free(g->nodes);
     free(g->param_ids);
+    free(g->buffer_ids);
     free(g->param_block);
     free(g->grad_block);
+    free(g->buffer_block);
     free(g->arena);
     free(g->on_path);
     free(g);
@@ -69,6 +75,10 @@ static int build_fail(sn_graph *g, sn_status st) {
         snprintf(g->build_message, sizeof g->build_message, "%s", sn_last_error());
     }
     return SN_NONE;
+}
+
+int sn_graph_build_error(sn_graph *g, sn_status st) {
+    return g ? build_fail(g, st) : SN_NONE;
 }
 
 static int new_node(sn_graph *g, sn_node_kind kind, const char *name) {
@@ -89,25 +99,36 @@ static int new_node(sn_graph *g, sn_node_kind kind, const char *name) {
     return g->n_nodes++;
 }
 
+/* Appends id to a list of node ids (parameters or buffers). */
+static int append_id(sn_graph *g, int **ids, int *n, int id) {
+    int *grown = realloc(*ids, (size_t)(*n + 1) * sizeof *grown);
+    if (!grown) return build_fail(g, sn_error(SN_ERR_NOMEM, "graph: out of memory"));
+    *ids = grown;
+    (*ids)[(*n)++] = id;
+    return id;
+}
+
+static const char *leaf_kind_name(sn_node_kind kind) {
+    return kind == SN_NODE_PARAM ? "param" : kind == SN_NODE_BUFFER ? "buffer" : "input";
+}
+
 static int new_leaf(sn_graph *g, sn_node_kind kind, const char *name, int ndim,
                     const int64_t *shape) {
     if (!g) return SN_NONE;
     sn_shape s;
     sn_status st = sn_shape_make(&s, ndim, shape);
     if (st != SN_OK) {
-        sn_error_prefix("%s '%s': ", kind == SN_NODE_PARAM ? "param" : "input", name ? name : "");
+        sn_error_prefix("%s '%s': ", leaf_kind_name(kind), name ? name : "");
         return build_fail(g, st);
     }
     int id = new_node(g, kind, name);
     if (id == SN_NONE) return SN_NONE;
     g->nodes[id].shape = s;
     if (kind == SN_NODE_PARAM) {
-        int *ids = realloc(g->param_ids, (size_t)(g->n_params + 1) * sizeof *ids);
-        if (!ids) return build_fail(g, sn_error(SN_ERR_NOMEM, "graph: out of memory"));
-        g->param_ids = ids;
-        g->param_ids[g->n_params++] = id;
         g->nodes[id].requires_grad = 1;
+        return append_id(g, &g->param_ids, &g->n_params, id);
     }
+    if (kind == SN_NODE_BUFFER) return append_id(g, &g->buffer_ids, &g->n_buffers, id);
     return id;
 }
 
@@ -117,6 +138,10 @@ int sn_input(sn_graph *g, const char *name, int ndim, const int64_t *shape) {
 
 int sn_param(sn_graph *g, const char *name, int ndim, const int64_t *shape) {
     return new_leaf(g, SN_NODE_PARAM, name, ndim, shape);
+}
+
+int sn_buffer(sn_graph *g, const char *name, int ndim, const int64_t *shape) {
+    return new_leaf(g, SN_NODE_BUFFER, name, ndim, shape);
 }
 
 sn_status sn_graph_set_requires_grad(sn_graph *g, int node, int requires_grad) {
@@ -176,6 +201,12 @@ static sn_status reserve(size_t *offset, size_t bytes, size_t *at) {
     return SN_OK;
 }
 
+static size_t floats_of(const sn_graph *g, const int *ids, int n) {
+    size_t total = 0;
+    for (int i = 0; i < n; i++) total += (size_t)sn_shape_numel(&g->nodes[ids[i]].shape);
+    return total;
+}
+
 static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
@@ -227,15 +258,15 @@ sn_status sn_graph_compile(sn_graph *g) {
     }
     if ((st = infer_shapes(g, work)) != SN_OK) goto done;
 
-    /* Parameter block: tensors packed back to back in creation order. */
-    size_t n_floats = 0;
-    for (int p = 0; p < g->n_params; p++)
-        n_floats += (size_t)sn_shape_numel(&g->nodes[g->param_ids[p]].shape);
-    g->n_param_floats = n_floats;
-    g->param_block = calloc(n_floats ? n_floats : 1, sizeof(float));
-    g->grad_block = calloc(n_floats ? n_floats : 1, sizeof(float));
-    if (!g->param_block || !g->grad_block) {
-        st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate %zu parameters", n_floats);
+    /* Parameter and buffer blocks: tensors packed back to back in creation order. */
+    g->n_param_floats = floats_of(g, g->param_ids, g->n_params);
+    g->n_buffer_floats = floats_of(g, g->buffer_ids, g->n_buffers);
+    g->param_block = calloc(g->n_param_floats ? g->n_param_floats : 1, sizeof(float));
+    g->grad_block = calloc(g->n_param_floats ? g->n_param_floats : 1, sizeof(float));
+    g->buffer_block = calloc(g->n_buffer_floats ? g->n_buffer_floats : 1, sizeof(float));
+    if (!g->param_block || !g->grad_block || !g->buffer_block) {
+        st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate %zu parameters and %zu buffer floats",
+                      g->n_param_floats, g->n_buffer_floats);
         goto done;
     }
 
@@ -243,7 +274,7 @@ sn_status sn_graph_compile(sn_graph *g) {
      * scratch, so that each gradient region is zeroed with one memset. */
     size_t off = 0;
     for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
-        if (g->nodes[id].kind != SN_NODE_PARAM)
+        if (g->nodes[id].kind == SN_NODE_INPUT || g->nodes[id].kind == SN_NODE_OP)
             st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
                          &value_at[id]);
     size_t op_grad_start = off;
@@ -272,14 +303,20 @@ sn_status sn_graph_compile(sn_graph *g) {
     g->input_grads = (float *)(g->arena + input_grad_start);
     g->input_grad_bytes = work_start - input_grad_start;
 
-    /* Wire every buffer. */
-    size_t param_off = 0;
+    /* Wire every value, gradient and scratch area. */
+    size_t param_off = 0, buffer_off = 0;
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
         if (n->kind == SN_NODE_PARAM) {
             n->value = g->param_block + param_off;
             n->grad = g->grad_block + param_off;
             param_off += (size_t)sn_shape_numel(&n->shape);
+            continue;
+        }
+        if (n->kind == SN_NODE_BUFFER) {
+            n->value = g->buffer_block + buffer_off;
+            n->grad = NULL;
+            buffer_off += (size_t)sn_shape_numel(&n->shape);
             continue;
         }
         n->value = (float *)(g->arena + value_at[id]);
@@ -290,8 +327,10 @@ sn_status sn_graph_compile(sn_graph *g) {
         if (n->kind != SN_NODE_OP) continue;
         for (int i = 0; i < n->io.n_in; i++) {
             if (!n->io.has_in[i]) continue;
-            n->io.in[i] = g->nodes[n->in[i]].value;
-            n->io.din[i] = g->nodes[n->in[i]].grad;
+            const sn_node *input = &g->nodes[n->in[i]];
+            n->io.in[i] = input->value;
+            n->io.din[i] = input->grad;
+            n->io.state[i] = input->kind == SN_NODE_BUFFER ? input->value : NULL;
         }
         n->io.out = n->value;
         n->io.dout = n->grad;
@@ -486,6 +525,20 @@ int sn_graph_param_count(const sn_graph *g) {
 int sn_graph_param_node(const sn_graph *g, int index) {
     if (!g || index < 0 || index >= g->n_params) return SN_NONE;
     return g->param_ids[index];
+}
+
+float *sn_graph_buffers(sn_graph *g, size_t *count) {
+    if (count) *count = g && g->compiled ? g->n_buffer_floats : 0;
+    return g && g->compiled ? g->buffer_block : NULL;
+}
+
+int sn_graph_buffer_count(const sn_graph *g) {
+    return g ? g->n_buffers : 0;
+}
+
+int sn_graph_buffer_node(const sn_graph *g, int index) {
+    if (!g || index < 0 || index >= g->n_buffers) return SN_NONE;
+    return g->buffer_ids[index];
 }
 
 sn_rng *sn_graph_rng(sn_graph *g) {

@@ -4,7 +4,7 @@
 
 #include "ops/op.h"
 
-typedef enum { SN_NODE_INPUT, SN_NODE_PARAM, SN_NODE_OP } sn_node_kind;
+typedef enum { SN_NODE_INPUT, SN_NODE_PARAM, SN_NODE_BUFFER, SN_NODE_OP } sn_node_kind;
 
 #define SN_NAME_CAP 64
 
@@ -26,6 +26,10 @@ typedef struct sn_node {
  * when input slot i may be SN_NONE. Returns the node id or SN_NONE. */
 int sn_graph_add_op(sn_graph *g, const sn_op *op, int n_in, const int *in, unsigned optional_mask,
                     const sn_op_attr *attr);
+
+/* Records a builder's error (st, with sn_last_error() as its message) to be
+ * reported by compile, unless an earlier one is kept; returns SN_NONE. */
+int sn_graph_build_error(sn_graph *g, sn_status st);
 
 /* The node with this id, or NULL. For tests that swap an op's table entry
  * (the gradient check's negative control corrupts one backward). */

@@ -14,6 +14,10 @@
  *   Kaiming        He et al. (2015), ReLU gain sqrt(2), mode fan_in: U(-b, b),
  *                  b = sqrt(6 / fan_in), or N(0, 2 / fan_in).
  *
+ * BatchNorm takes torch's _NormBase.reset_parameters whatever the scheme and
+ * draws nothing: weight 1, bias 0 (init.ones_, init.zeros_), and
+ * reset_running_stats: running_mean 0, running_var 1, num_batches_tracked 0.
+ *
  * Every number comes from one generator seeded with (seed, SN_STREAM_INIT),
  * drawn through the parameters in creation order (module by module, weight then
  * bias, as the state_dict), so a seed gives the same weights on every machine.
@@ -33,8 +37,22 @@ static void fill_normal(float *w, int64_t n, double std, sn_rng *rng) {
     for (int64_t i = 0; i < n; i++) w[i] = (float)(std * sn_rng_normal(rng));
 }
 
-static void fill_zero(float *w, int64_t n) {
-    for (int64_t i = 0; i < n; i++) w[i] = 0.0f;
+static void fill_constant(float *w, int64_t n, float value) {
+    for (int64_t i = 0; i < n; i++) w[i] = value;
+}
+
+/* Sets a node (parameter or buffer, SN_NONE skipped) to a constant. */
+static void fill_node(sn_graph *g, int node, float value) {
+    if (node != SN_NONE)
+        fill_constant(sn_graph_value(g, node), sn_shape_numel(sn_graph_shape(g, node)), value);
+}
+
+static void init_batchnorm(sn_graph *g, const sn_model_layer *layer) {
+    fill_node(g, layer->weight, 1.0f);
+    fill_node(g, layer->bias, 0.0f);
+    fill_node(g, layer->running_mean, 0.0f);
+    fill_node(g, layer->running_var, 1.0f);
+    fill_node(g, layer->num_batches_tracked, 0.0f);
 }
 
 /* Initialises one module's weight (and bias) of the given fans. */
@@ -62,7 +80,7 @@ static void init_layer(sn_graph *g, const sn_model_layer *layer, double fan_in, 
         fill_normal(w, n_w, sqrt(2.0 / fan_in), rng);
         break;
     }
-    if (b) fill_zero(b, n_b);
+    if (b) fill_constant(b, n_b, 0.0f);
 }
 
 sn_status sn_model_init(sn_model *m, uint64_t seed, sn_init_scheme scheme) {
@@ -75,6 +93,10 @@ sn_status sn_model_init(sn_model *m, uint64_t seed, sn_init_scheme scheme) {
     for (int i = 0; i < m->count; i++) {
         const sn_module *mod = &m->modules[i];
         const sn_model_layer *layer = &m->layers[i];
+        if (mod->kind == SN_MOD_BATCHNORM1D || mod->kind == SN_MOD_BATCHNORM2D) {
+            init_batchnorm(m->graph, layer);
+            continue;
+        }
         if (layer->weight == SN_NONE) continue;
         /* weight (out, in) or (out, in, kh, kw): receptive field 1 or kh·kw */
         const double receptive =

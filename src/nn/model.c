@@ -7,6 +7,7 @@
 #include "nn/model_internal.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +27,19 @@ static const char *format_pair(const int v[2], char *buf, size_t cap) {
     else
         snprintf(buf, cap, "(%d, %d)", v[0], v[1]);
     return buf;
+}
+
+/* "BatchNorm2d(6)", with the arguments that differ from torch's defaults. */
+static void describe_batchnorm(const sn_module *mod, char *buf, size_t cap) {
+    char eps[32] = "", momentum[40] = "";
+    if (mod->eps != 1e-5f) snprintf(eps, sizeof eps, ", eps=%g", (double)mod->eps);
+    if (mod->momentum == SN_BATCH_NORM_CUMULATIVE)
+        snprintf(momentum, sizeof momentum, ", momentum=None");
+    else if (mod->momentum != 0.1f)
+        snprintf(momentum, sizeof momentum, ", momentum=%g", (double)mod->momentum);
+    snprintf(buf, cap, "%s(%d%s%s%s%s)", sn_module_kind_name(mod->kind), mod->num_features, eps,
+             momentum, mod->affine ? "" : ", affine=False",
+             mod->track_running_stats ? "" : ", track_running_stats=False");
 }
 
 /* Short constructor text for messages, leaving out arguments at their torch
@@ -65,6 +79,10 @@ static void describe_module(const sn_module *mod, char *buf, size_t cap) {
         break;
     case SN_MOD_LEAKY_RELU:
         snprintf(buf, cap, "%s(negative_slope=%g)", name, (double)mod->negative_slope);
+        break;
+    case SN_MOD_BATCHNORM1D:
+    case SN_MOD_BATCHNORM2D:
+        describe_batchnorm(mod, buf, cap);
         break;
     default:
         snprintf(buf, cap, "%s()", name);
@@ -120,6 +138,28 @@ static sn_status window_shape(const sn_module *mod, int index, const sn_shape *i
                             "(%d, %d)",
                             (long long)in->dim[1], (long long)in->dim[2], mod->padding[0],
                             mod->padding[1], mod->kernel[0], mod->kernel[1]);
+    return SN_OK;
+}
+
+/* BatchNorm1d takes (C) or (C, L) per example, BatchNorm2d (C, H, W); torch
+ * names the input with its batch ("expected 2D or 3D input (got 4D input)"). */
+static sn_status batchnorm_shape(const sn_module *mod, int index, const sn_shape *in) {
+    const int is_1d = mod->kind == SN_MOD_BATCHNORM1D;
+    if (mod->num_features < 1)
+        return module_error(mod, index, SN_ERR_INVALID_ARG, "num_features must be >= 1");
+    if (!(mod->eps >= 0.0f) || !isfinite(mod->eps))
+        return module_error(mod, index, SN_ERR_INVALID_ARG, "eps must be finite and >= 0");
+    if (mod->momentum != SN_BATCH_NORM_CUMULATIVE &&
+        !(mod->momentum >= 0.0f && mod->momentum <= 1.0f))
+        return module_error(mod, index, SN_ERR_INVALID_ARG,
+                            "momentum must be between 0 and 1, or None");
+    if (is_1d ? in->ndim != 1 && in->ndim != 2 : in->ndim != 3)
+        return module_error(mod, index, SN_ERR_SHAPE, "expected %s input (got %dD input)",
+                            is_1d ? "2D or 3D" : "4D", in->ndim + 1);
+    if (in->dim[0] != mod->num_features)
+        return module_error(mod, index, SN_ERR_SHAPE, "input has %lld %s, expected %d",
+                            (long long)in->dim[0], in->ndim == 1 ? "features" : "channels",
+                            mod->num_features);
     return SN_OK;
 }
 
@@ -180,6 +220,9 @@ static sn_status infer_module(const sn_module *mod, int index, const sn_shape *i
     case SN_MOD_IDENTITY:
     case SN_MOD_STEP:
         return SN_OK;
+    case SN_MOD_BATCHNORM1D:
+    case SN_MOD_BATCHNORM2D:
+        return batchnorm_shape(mod, index, in);
     }
     return module_error(mod, index, SN_ERR_INVALID_ARG, "unknown module kind %d", (int)mod->kind);
 }
@@ -198,11 +241,36 @@ static sn_status check_loss(sn_loss_kind loss, const sn_shape *output) {
 
 /* ---- building the graph ---- */
 
-/* A parameter of module `index` named as torch's state_dict ("3.weight"). */
-static int module_param(sn_graph *g, int index, const char *what, int ndim, const int64_t *shape) {
-    char name[32];
+/* A parameter or buffer of module `index` named as torch's state_dict ("3.weight",
+ * "3.running_mean"); leaf is sn_param or sn_buffer. */
+static int module_leaf(int (*leaf)(sn_graph *, const char *, int, const int64_t *), sn_graph *g,
+                       int index, const char *what, int ndim, const int64_t *shape) {
+    char name[48];
     snprintf(name, sizeof name, "%d.%s", index, what);
-    return sn_param(g, name, ndim, shape);
+    return leaf(g, name, ndim, shape);
+}
+
+static int module_param(sn_graph *g, int index, const char *what, int ndim, const int64_t *shape) {
+    return module_leaf(sn_param, g, index, what, ndim, shape);
+}
+
+/* BatchNorm: weight and bias when affine, the running statistics when tracked. */
+static void build_batchnorm(sn_graph *g, const sn_module *mod, int index, int x,
+                            sn_model_layer *layer) {
+    const int64_t channels[1] = {mod->num_features};
+    if (mod->affine) {
+        layer->weight = module_param(g, index, "weight", 1, channels);
+        layer->bias = module_param(g, index, "bias", 1, channels);
+    }
+    if (mod->track_running_stats) {
+        layer->running_mean = module_leaf(sn_buffer, g, index, "running_mean", 1, channels);
+        layer->running_var = module_leaf(sn_buffer, g, index, "running_var", 1, channels);
+        layer->num_batches_tracked = module_leaf(sn_buffer, g, index, "num_batches_tracked", 0,
+                                                 NULL); /* a scalar, as torch's */
+    }
+    layer->node =
+        sn_batch_norm(g, x, layer->weight, layer->bias, layer->running_mean, layer->running_var,
+                      layer->num_batches_tracked, mod->momentum, mod->eps);
 }
 
 typedef int (*unary_builder)(sn_graph *g, int x);
@@ -234,6 +302,7 @@ static void build_module(sn_graph *g, const sn_module *mod, int index, int x,
                          sn_model_layer *layer) {
     const int *k = mod->kernel, *s = mod->stride, *p = mod->padding;
     layer->weight = layer->bias = SN_NONE;
+    layer->running_mean = layer->running_var = layer->num_batches_tracked = SN_NONE;
     switch (mod->kind) {
     case SN_MOD_LINEAR:
         layer->weight =
@@ -271,6 +340,10 @@ static void build_module(sn_graph *g, const sn_module *mod, int index, int x,
     case SN_MOD_LOG_SOFTMAX:
     case SN_MOD_STEP:
         layer->node = unary_builder_of(mod->kind)(g, x);
+        return;
+    case SN_MOD_BATCHNORM1D:
+    case SN_MOD_BATCHNORM2D:
+        build_batchnorm(g, mod, index, x, layer);
         return;
     case SN_MOD_IDENTITY:
         break;
@@ -347,12 +420,15 @@ static sn_status check_compile_opts(const sn_model_compile_opts *o) {
     return SN_OK;
 }
 
-/* Copies parameter values from the graph being replaced. The modules are the
- * same, so both blocks have the same layout. */
-static void keep_parameters(sn_graph *from, sn_graph *to) {
+/* Copies parameter and buffer values from the graph being replaced. The
+ * modules are the same, so the blocks have the same layout. */
+static void keep_parameters_and_buffers(sn_graph *from, sn_graph *to) {
     size_t n_from, n_to;
     const float *src = sn_graph_params(from, &n_from);
     float *dst = sn_graph_params(to, &n_to);
+    if (src && dst && n_from == n_to) memcpy(dst, src, n_to * sizeof *dst);
+    src = sn_graph_buffers(from, &n_from);
+    dst = sn_graph_buffers(to, &n_to);
     if (src && dst && n_from == n_to) memcpy(dst, src, n_to * sizeof *dst);
 }
 
@@ -401,7 +477,7 @@ sn_status sn_model_compile(sn_model *m, const sn_model_compile_opts *opts) {
         free(layers);
         return st;
     }
-    if (m->graph) keep_parameters(m->graph, g);
+    if (m->graph) keep_parameters_and_buffers(m->graph, g);
     sn_graph_destroy(m->graph);
     free(m->layers);
     m->graph = g;
@@ -632,6 +708,9 @@ static sn_status module_flops(const sn_module *mod, const sn_shape *out, int64_t
     case SN_MOD_MAXPOOL2D: /* one comparison or addition per window element */
     case SN_MOD_AVGPOOL2D:
         return count_product(3, (int64_t[]){out_numel, mod->kernel[0], mod->kernel[1]}, flops);
+    case SN_MOD_BATCHNORM1D: /* y = x · scale + shift per element in evaluation */
+    case SN_MOD_BATCHNORM2D:
+        return count_product(2, (int64_t[]){2, out_numel}, flops);
     case SN_MOD_FLATTEN: /* no arithmetic; dropout is the identity in evaluation */
     case SN_MOD_DROPOUT:
     case SN_MOD_IDENTITY:

@@ -48,13 +48,47 @@ static sn_status parse_input_shape(const char *text, const char *path, sn_shape 
                     text);
 }
 
+/* ---- the model's state: parameters and buffers ---- */
+
+/* The two kinds of graph leaves a model file holds, each a block of its own:
+ * parameters (trained) and buffers (BatchNorm's running statistics). */
+typedef struct state_kind {
+    int (*count)(const sn_graph *g);
+    int (*node)(const sn_graph *g, int index);
+    float *(*block)(sn_graph *g, size_t *count);
+} state_kind;
+
+static const state_kind state_kinds[2] = {
+    {sn_graph_param_count, sn_graph_param_node, sn_graph_params},
+    {sn_graph_buffer_count, sn_graph_buffer_node, sn_graph_buffers},
+};
+
+static int state_count(const sn_graph *g) {
+    return sn_graph_param_count(g) + sn_graph_buffer_count(g);
+}
+
+/* The i-th parameter or buffer in creation order, which is the state_dict's
+ * order (module by module: weight, bias, running_mean, running_var,
+ * num_batches_tracked): the two id lists, each increasing, merged. */
+static int state_node(const sn_graph *g, int i) {
+    int p = 0, b = 0;
+    const int n_p = sn_graph_param_count(g), n_b = sn_graph_buffer_count(g);
+    for (;;) {
+        const int next_p = p < n_p ? sn_graph_param_node(g, p) : -1;
+        const int next_b = b < n_b ? sn_graph_buffer_node(g, b) : -1;
+        const int take_param = next_b < 0 || (next_p >= 0 && next_p < next_b);
+        if (i-- == 0) return take_param ? next_p : next_b;
+        take_param ? p++ : b++;
+    }
+}
+
 /* ---- saving ---- */
 
 sn_status sn_model_save(const sn_model *m, const char *path) {
     if (!m || !path) return sn_error(SN_ERR_INVALID_ARG, "save: NULL argument");
     if (!m->graph) return sn_error(SN_ERR_STATE, "save: compile the model first");
     sn_graph *g = m->graph;
-    const int n = sn_graph_param_count(g);
+    const int n = state_count(g);
     const char **names = malloc((size_t)(n + 1) * sizeof *names);
     sn_tensor *views = malloc((size_t)(n + 1) * sizeof *views);
     const sn_tensor **tensors = malloc((size_t)(n + 1) * sizeof *tensors);
@@ -64,9 +98,10 @@ sn_status sn_model_save(const sn_model *m, const char *path) {
         st = sn_error(SN_ERR_NOMEM, "save: out of memory");
         goto done;
     }
-    /* Views into the parameter block: the writer reads only shape and data. */
+    /* Views into the parameter and buffer blocks: the writer reads only shape
+     * and data. */
     for (int i = 0; i < n; i++) {
-        const int node = sn_graph_param_node(g, i);
+        const int node = state_node(g, i);
         names[i] = sn_graph_node_name(g, node);
         views[i].shape = *sn_graph_shape(g, node);
         views[i].data = sn_graph_value(g, node);
@@ -97,9 +132,9 @@ static int is_parameter_name(const char *name) {
     return p[0] == '.' && p[1] != '\0';
 }
 
-static int model_has_parameter(sn_graph *g, const char *name) {
-    for (int i = 0; i < sn_graph_param_count(g); i++)
-        if (strcmp(sn_graph_node_name(g, sn_graph_param_node(g, i)), name) == 0) return 1;
+static int model_has_state(sn_graph *g, const char *name) {
+    for (int i = 0; i < state_count(g); i++)
+        if (strcmp(sn_graph_node_name(g, state_node(g, i)), name) == 0) return 1;
     return 0;
 }
 
@@ -113,13 +148,15 @@ static void format_dims(int ndim, const int64_t *dims, char *buf, size_t cap) {
     if (used < cap) snprintf(buf + used, cap - used, "]");
 }
 
-/* Every parameter present with its exact shape; returns its file index in idx. */
-static sn_status check_present(const sn_model *m, const sn_safetensors *f, int *idx) {
+/* Every parameter (or buffer) of one kind present with its exact shape;
+ * returns its file index in idx. */
+static sn_status check_present(const sn_model *m, const state_kind *kind, const sn_safetensors *f,
+                               int *idx) {
     sn_graph *g = m->graph;
     const char *path = sn_safetensors_path(f);
     char want[64], got[128];
-    for (int i = 0; i < sn_graph_param_count(g); i++) {
-        const int node = sn_graph_param_node(g, i);
+    for (int i = 0; i < kind->count(g); i++) {
+        const int node = kind->node(g, i);
         const char *name = sn_graph_node_name(g, node);
         const sn_shape *shape = sn_graph_shape(g, node);
         sn_shape_format(shape, want, sizeof want);
@@ -141,21 +178,37 @@ static sn_status check_present(const sn_model *m, const sn_safetensors *f, int *
     return SN_OK;
 }
 
-/* No tensor named like a state_dict entry that the model does not have. */
+/* No tensor named like a state_dict entry that the model does not have as a
+ * parameter or a buffer. */
 static sn_status check_no_extra(const sn_model *m, const sn_safetensors *f) {
     const char *path = sn_safetensors_path(f);
     for (int i = 0; i < sn_safetensors_count(f); i++) {
         const char *name = sn_safetensors_name(f, i);
-        if (!is_parameter_name(name) || model_has_parameter(m->graph, name)) continue;
+        if (!is_parameter_name(name) || model_has_state(m->graph, name)) continue;
         const long module = strtol(name, NULL, 10);
         char desc[96] = "";
         if (module >= 0 && module < m->count)
-            snprintf(desc, sizeof desc, "module %ld is %s, which has no such parameter", module,
+            snprintf(desc, sizeof desc, "module %ld is %s, which has no such tensor", module,
                      sn_module_kind_name(m->modules[module].kind));
         else
             snprintf(desc, sizeof desc, "the model has %d modules", m->count);
-        return sn_error(SN_ERR_FORMAT, "%s: tensor '%s' is not a parameter of this model (%s)",
-                        path, name, desc);
+        return sn_error(SN_ERR_FORMAT,
+                        "%s: tensor '%s' is not a parameter or buffer of this model (%s)", path,
+                        name, desc);
+    }
+    return SN_OK;
+}
+
+/* Reads the parameters (or buffers) of one kind into staging, laid out as
+ * their block. */
+static sn_status read_kind(sn_graph *g, const state_kind *kind, const sn_safetensors *f,
+                           const int *idx, float *staging) {
+    size_t offset = 0;
+    for (int i = 0; i < kind->count(g); i++) {
+        const size_t count = (size_t)sn_shape_numel(sn_graph_shape(g, kind->node(g, i)));
+        sn_status st = sn_safetensors_read_into(f, idx[i], staging + offset, count);
+        if (st != SN_OK) return st;
+        offset += count;
     }
     return SN_OK;
 }
@@ -163,31 +216,28 @@ static sn_status check_no_extra(const sn_model *m, const sn_safetensors *f) {
 sn_status sn_model__weights_from(sn_model *m, const sn_safetensors *f) {
     if (!m->graph) return sn_error(SN_ERR_STATE, "load weights: compile the model first");
     sn_graph *g = m->graph;
-    const int n = sn_graph_param_count(g);
-    size_t n_floats;
-    float *params = sn_graph_params(g, &n_floats);
-    int *idx = malloc((size_t)(n + 1) * sizeof *idx);
-    float *staging = malloc((n_floats + 1) * sizeof *staging); /* the parameter block's layout */
+    int *idx[2] = {NULL, NULL};
+    float *staging[2] = {NULL, NULL}; /* laid out as the parameter and the buffer block */
+    size_t n_floats[2];
     sn_status st = SN_OK;
-    if (!idx || !staging) {
-        st = sn_error(SN_ERR_NOMEM, "load weights: out of memory");
-        goto done;
+    for (int k = 0; k < 2 && st == SN_OK; k++) {
+        state_kinds[k].block(g, &n_floats[k]);
+        idx[k] = malloc((size_t)(state_kinds[k].count(g) + 1) * sizeof *idx[k]);
+        staging[k] = malloc((n_floats[k] + 1) * sizeof *staging[k]);
+        if (!idx[k] || !staging[k]) st = sn_error(SN_ERR_NOMEM, "load weights: out of memory");
     }
-    if ((st = check_present(m, f, idx)) != SN_OK || (st = check_no_extra(m, f)) != SN_OK) goto done;
+    for (int k = 0; k < 2 && st == SN_OK; k++) st = check_present(m, &state_kinds[k], f, idx[k]);
+    if (st == SN_OK) st = check_no_extra(m, f);
     /* Convert everything first (a value may not fit float32), then copy, so a
      * failure leaves the model as it was. */
-    size_t offset = 0;
-    for (int i = 0; i < n; i++) {
-        const int node = sn_graph_param_node(g, i);
-        const size_t count = (size_t)sn_shape_numel(sn_graph_shape(g, node));
-        st = sn_safetensors_read_into(f, idx[i], staging + offset, count);
-        if (st != SN_OK) goto done;
-        offset += count;
+    for (int k = 0; k < 2 && st == SN_OK; k++)
+        st = read_kind(g, &state_kinds[k], f, idx[k], staging[k]);
+    for (int k = 0; k < 2 && st == SN_OK; k++)
+        memcpy(state_kinds[k].block(g, NULL), staging[k], n_floats[k] * sizeof(float));
+    for (int k = 0; k < 2; k++) {
+        free(idx[k]);
+        free(staging[k]);
     }
-    memcpy(params, staging, n_floats * sizeof *params);
-done:
-    free(idx);
-    free(staging);
     return st;
 }
 

@@ -7,9 +7,10 @@
 
 /* What compile made of one module. */
 typedef struct sn_model_layer {
-    int node;        /* graph node of the module's output (Identity: its input's) */
-    int weight;      /* parameter nodes "<index>.weight", "<index>.bias"; SN_NONE where */
-    int bias;        /* the module has none */
+    int node;   /* graph node of the module's output (Identity: its input's) */
+    int weight; /* parameter nodes "<index>.weight", "<index>.bias"; SN_NONE where */
+    int bias;   /* the module has none */
+    int running_mean, running_var, num_batches_tracked; /* BatchNorm's buffers, or SN_NONE */
     sn_shape output; /* one example's output shape, without the batch */
 } sn_model_layer;
 

@@ -45,16 +45,30 @@ sn_module sn_module_leaky_relu(float negative_slope) {
     return (sn_module){.kind = SN_MOD_LEAKY_RELU, .negative_slope = negative_slope};
 }
 
+/* torch.nn.BatchNorm1d/2d's defaults. */
+sn_module sn_module_batchnorm(sn_module_kind kind, int num_features) {
+    return (sn_module){.kind = kind,
+                       .num_features = num_features,
+                       .eps = 1e-5f,
+                       .momentum = 0.1f,
+                       .affine = 1,
+                       .track_running_stats = 1};
+}
+
 /* A kind whose arguments are all optional gets torch's defaults (Dropout
  * p=0.5, LeakyReLU negative_slope=0.01), so that sn_module_plain(SN_MOD_DROPOUT)
- * is nn.Dropout(). Kinds with required arguments (Linear, Conv2d, the pools)
- * come back with zeros, which the model compiler refuses. */
+ * is nn.Dropout(). Kinds with required arguments (Linear, Conv2d, the pools,
+ * BatchNorm's num_features) come back with zeros, which the model compiler
+ * refuses; BatchNorm's optional arguments get torch's defaults. */
 sn_module sn_module_plain(sn_module_kind kind) {
     switch (kind) {
     case SN_MOD_DROPOUT:
         return sn_module_dropout(0.5f);
     case SN_MOD_LEAKY_RELU:
         return sn_module_leaky_relu(0.01f);
+    case SN_MOD_BATCHNORM1D:
+    case SN_MOD_BATCHNORM2D:
+        return sn_module_batchnorm(kind, 0);
     default:
         return (sn_module){.kind = kind};
     }
@@ -90,6 +104,10 @@ const char *sn_module_kind_name(sn_module_kind kind) {
         return "Identity";
     case SN_MOD_STEP:
         return "Step";
+    case SN_MOD_BATCHNORM1D:
+        return "BatchNorm1d";
+    case SN_MOD_BATCHNORM2D:
+        return "BatchNorm2d";
     }
     return "unknown";
 }

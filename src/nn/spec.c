@@ -397,6 +397,7 @@ typedef enum arg_type {
     T_STRIDE,   /* None, int or (int, int): a pool's stride (None = kernel_size) */
     T_CONV_PAD, /* int, (int, int), 'valid' or 'same' */
     T_REAL,     /* float or int */
+    T_OPT_REAL, /* None, float or int */
     T_BOOL,     /* True or False */
     T_OPT_INT,  /* None or int */
     T_STRING,   /* 'text' (or the bare word print(model) shows) */
@@ -409,6 +410,7 @@ static const char *const type_names[] = {
     [T_STRIDE] = "None, an int or a pair of ints",
     [T_CONV_PAD] = "an int, a pair of ints, 'valid' or 'same'",
     [T_REAL] = "a number",
+    [T_OPT_REAL] = "None or a number",
     [T_BOOL] = "True or False",
     [T_OPT_INT] = "None or an int",
     [T_STRING] = "a string",
@@ -585,6 +587,22 @@ static sn_status build_leaky_relu(const call *cl, sn_module *m) {
     return get_real(cl, "negative_slope", 0.01, -HUGE_VAL, HUGE_VAL, &m->negative_slope);
 }
 
+/* BatchNorm1d and BatchNorm2d. momentum=None is torch's cumulative average
+ * (factor 1 / num_batches_tracked). torch does not bound momentum, but one
+ * outside [0, 1] extrapolates instead of averaging: refused as a mistake. */
+static sn_status build_batchnorm(const call *cl, sn_module *m) {
+    sn_status st = get_int(cl, "num_features", 0, 1, &m->num_features);
+    if (st == SN_OK) st = get_real(cl, "eps", 1e-5, 0.0, HUGE_VAL, &m->eps);
+    const value *momentum = given(cl, "momentum");
+    if (st == SN_OK && momentum && momentum->kind == V_NONE)
+        m->momentum = SN_BATCH_NORM_CUMULATIVE;
+    else if (st == SN_OK)
+        st = get_real(cl, "momentum", 0.1, 0.0, 1.0, &m->momentum);
+    m->affine = get_bool(cl, "affine", 1);
+    m->track_running_stats = get_bool(cl, "track_running_stats", 1);
+    return st;
+}
+
 /* sinapsi flattens (N, ...) to (N, prod(...)): torch's defaults only. */
 static sn_status build_flatten(const call *cl, sn_module *m) {
     const value *start_dim = given(cl, "start_dim"), *end_dim = given(cl, "end_dim");
@@ -633,6 +651,10 @@ static sn_status build_softmax(const call *cl, sn_module *m) {
     }
 #define SOFTMAX_DIM                                                                                \
     { "dim", T_OPT_INT, USE_VALUE, 0 }
+#define BATCHNORM_PARAMS                                                                           \
+    {"num_features", T_INT, USE_VALUE, 1}, {"eps", T_REAL, USE_VALUE, 0},                          \
+        {"momentum", T_OPT_REAL, USE_VALUE, 0}, {"affine", T_BOOL, USE_VALUE, 0},                  \
+        {"track_running_stats", T_BOOL, USE_VALUE, 0}, DEVICE_DTYPE
 
 static const module_def module_defs[] = {
     {"Linear",
@@ -689,6 +711,8 @@ static const module_def module_defs[] = {
     {"LogSoftmax", SN_MOD_LOG_SOFTMAX, build_softmax, {SOFTMAX_DIM}},
     {"Identity", SN_MOD_IDENTITY, NULL, NO_PARAMS},
     {"Step", SN_MOD_STEP, NULL, NO_PARAMS},
+    {"BatchNorm1d", SN_MOD_BATCHNORM1D, build_batchnorm, {BATCHNORM_PARAMS}},
+    {"BatchNorm2d", SN_MOD_BATCHNORM2D, build_batchnorm, {BATCHNORM_PARAMS}},
 };
 #define MODULE_DEF_COUNT ((int)(sizeof module_defs / sizeof module_defs[0]))
 
@@ -720,6 +744,8 @@ static int type_accepts(arg_type type, const value *v) {
         return pair || v->kind == V_STRING;
     case T_REAL:
         return v->kind == V_FLOAT || v->kind == V_INT;
+    case T_OPT_REAL:
+        return v->kind == V_FLOAT || v->kind == V_INT || v->kind == V_NONE;
     case T_BOOL:
         return v->kind == V_BOOL;
     case T_OPT_INT:
@@ -925,7 +951,7 @@ static sn_status parse_module(spec_parser *sp, cursor *c, token t, int has_index
         return report(c->at, SN_ERR_FORMAT,
                       "unknown module (sinapsi has Linear, Conv2d, MaxPool2d, AvgPool2d, "
                       "Flatten, Dropout, ReLU, LeakyReLU, Sigmoid, Tanh, Softmax, LogSoftmax, "
-                      "Identity, Step)");
+                      "Identity, Step, BatchNorm1d, BatchNorm2d)");
     cl.at = c->at;
     sn_status st = next_token(c, &t);
     if (st != SN_OK) return st;
@@ -1076,7 +1102,7 @@ static const char *format_pair(const int pair[2], int as_tuple, char buf[32]) {
 static void format_module(strbuf *b, const sn_module *m) {
     const char *name = sn_module_kind_name(m->kind);
     const char *bias = m->bias ? "True" : "False";
-    char k[32], s[32], p[32], real[32];
+    char k[32], s[32], p[32], real[32], momentum[32];
     const int is_conv = m->kind == SN_MOD_CONV2D;
     format_pair(m->kernel, is_conv, k);
     format_pair(m->stride, is_conv, s);
@@ -1110,6 +1136,14 @@ static void format_module(strbuf *b, const sn_module *m) {
     case SN_MOD_SOFTMAX:
     case SN_MOD_LOG_SOFTMAX:
         append(b, "%s(dim=1)\n", name);
+        break;
+    case SN_MOD_BATCHNORM1D:
+    case SN_MOD_BATCHNORM2D: /* as print(model) shows it */
+        append(b, "%s(%d, eps=%s, momentum=%s, affine=%s, track_running_stats=%s)\n", name,
+               m->num_features, format_real(m->eps, real),
+               m->momentum == SN_BATCH_NORM_CUMULATIVE ? "None"
+                                                       : format_real(m->momentum, momentum),
+               m->affine ? "True" : "False", m->track_running_stats ? "True" : "False");
         break;
     default:
         append(b, "%s()\n", name);

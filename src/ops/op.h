@@ -16,6 +16,9 @@
  * at compile time, so no op allocates memory in forward or backward. The work
  * buffer persists from forward to backward of the same step (conv2d keeps its
  * im2col matrix there, maxpool its arg-max indices, dropout its mask).
+ * Inputs are read-only, except buffers (sn_buffer: model state that is not
+ * trained), which forward may update through io->state: batch_norm in
+ * training mode writes its running mean, variance and batch count there.
  */
 #ifndef SN_OPS_OP_H
 #define SN_OPS_OP_H
@@ -27,7 +30,7 @@
 #include "sinapsi/rng.h"
 #include "sinapsi/tensor.h"
 
-#define SN_OP_MAX_IN 3
+#define SN_OP_MAX_IN 6 /* batch_norm: x, weight, bias and three running statistics */
 
 typedef struct sn_op_io {
     int n_in;                 /* number of input slots of this node */
@@ -35,6 +38,8 @@ typedef struct sn_op_io {
     sn_shape in_shape[SN_OP_MAX_IN];
     const float *in[SN_OP_MAX_IN]; /* input values (NULL during infer) */
     float *din[SN_OP_MAX_IN];      /* input gradients, or NULL: none needed */
+    float *state[SN_OP_MAX_IN];    /* the same values, writable, where the input is a buffer
+                                      (batch_norm's running statistics), else NULL */
     sn_shape out_shape;            /* set by infer */
     float *out;                    /* output value */
     const float *dout;             /* gradient of the output (backward only) */
@@ -56,6 +61,6 @@ typedef struct sn_op {
 extern const sn_op sn_op_linear, sn_op_add, sn_op_conv2d, sn_op_maxpool2d, sn_op_avgpool2d,
     sn_op_reshape, sn_op_relu, sn_op_leaky_relu, sn_op_sigmoid, sn_op_tanh, sn_op_softmax,
     sn_op_log_softmax, sn_op_dropout, sn_op_step, sn_op_mse, sn_op_bce, sn_op_bce_with_logits,
-    sn_op_nll, sn_op_cross_entropy;
+    sn_op_nll, sn_op_cross_entropy, sn_op_batch_norm;
 
 #endif

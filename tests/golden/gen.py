@@ -15,10 +15,15 @@ stale file). Each file holds
                      scalar loss
     grad_in0, ...    d(sum(out * dout)) / d(inK) by torch autograd, for every
                      input that takes a gradient (not for loss targets)
+    inK_after        for an input that is a buffer (batch_norm's running
+                     statistics), its value after the forward: the running
+                     mean, variance and batch count after one training step
 
 and __metadata__ with "op" and the attributes the C side needs to build the same
 node ("stride": "3,2", "padding", "kernel", "count_include_pad", "negative_slope",
-"reduction", "shape"), plus "generator" and "torch".
+"reduction", "shape"; batch_norm: "training", "momentum", "eps", "affine",
+"track_running_stats", and "buffers", the indices of the inputs that are
+buffers), plus "generator" and "torch".
 
 Inputs are float32 drawn with a seed derived from the case name (adding a case
 changes no other file). Outputs and gradients are computed in float64 from those
@@ -35,6 +40,7 @@ import sys
 import zlib
 
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "pyutil"))
@@ -48,13 +54,14 @@ def pair(v):
 class Case:
     """One golden file: builds its inputs under its own seed, runs torch."""
 
-    def __init__(self, name, op, inputs, fn, attrs=None, grad=None):
+    def __init__(self, name, op, inputs, fn, attrs=None, grad=None, buffers=()):
         self.name = name
         self.op = op
         self.inputs = inputs  # callables returning float32 tensors, in order
         self.fn = fn          # f(*float64 inputs) -> output
         self.attrs = attrs or {}
         self.grad = grad      # indices of inputs that take a gradient (default all)
+        self.buffers = buffers  # indices of inputs that fn may update in place
 
     def write(self, directory):
         torch.manual_seed(zlib.crc32(self.name.encode()))
@@ -74,6 +81,7 @@ class Case:
         tensors = [("in%d" % k, x) for k, x in enumerate(inputs32)]
         tensors += [("out", out), ("dout", dout)]
         tensors += [("grad_in%d" % k, inputs64[k].grad) for k in grad]
+        tensors += [("in%d_after" % k, inputs64[k]) for k in self.buffers]
         metadata = {"op": self.op, "generator": "tests/golden/gen.py",
                     "torch": torch.__version__}
         metadata.update({k: str(v) for k, v in self.attrs.items()})
@@ -264,9 +272,75 @@ def loss_cases():
     return cases
 
 
+def batch_norm_fn(c, training, momentum, eps, affine, track):
+    """The real nn.BatchNorm1d/2d module (float64), its weight, bias and
+    buffers swapped for the case's inputs so that autograd sees them and the
+    running statistics it updates in place are the ones written out."""
+    def run(x, *rest):
+        module = (nn.BatchNorm2d if x.dim() == 4 else nn.BatchNorm1d)(
+            c, eps=eps, momentum=momentum, affine=affine, track_running_stats=track).double()
+        rest = list(rest)
+        if affine:
+            del module.weight, module.bias
+            module.weight, module.bias = rest.pop(0), rest.pop(0)
+        if track:
+            module.running_mean, module.running_var = rest[0], rest[1]
+            module.num_batches_tracked = rest[2].detach().long()
+        module.train(training)
+        out = module(x)
+        if track:
+            with torch.no_grad():
+                rest[2].copy_(module.num_batches_tracked)
+        return out
+    return run
+
+
+def batch_norm_cases():
+    cases = []
+    # (shape, training, momentum, eps, affine, track_running_stats, batches seen)
+    configs = [
+        ((4, 3), True, 0.1, 1e-5, True, True, 0),
+        ((4, 3), False, 0.1, 1e-5, True, True, 7),
+        ((2, 3, 5), True, 0.1, 1e-5, True, True, 2),
+        ((2, 3, 5), False, 0.1, 1e-5, True, True, 2),
+        ((2, 3, 4, 5), True, 0.1, 1e-5, True, True, 0),
+        ((2, 3, 4, 5), False, 0.1, 1e-5, True, True, 11),
+        ((3, 2, 3, 3), True, 0.3, 1e-3, False, True, 4),
+        ((3, 2, 3, 3), False, 0.3, 1e-3, False, True, 4),
+        ((5, 4), True, None, 1e-5, True, True, 3),
+        ((1, 2, 3, 3), True, None, 1e-5, True, True, 0),
+        ((6, 2), True, 0.1, 1e-5, True, False, 0),
+        ((6, 2), False, 0.1, 1e-5, True, False, 0),
+        ((2, 4, 2, 3), False, 0.1, 0.5, False, False, 0),
+        ((2, 5), True, 1.0, 1e-5, True, True, 1),
+    ]
+    for shape, training, momentum, eps, affine, track, seen in configs:
+        c = shape[1]
+        name = "batch_norm%dd_%s_%s%s%s%s" % (
+            2 if len(shape) == 4 else 1, "x".join(map(str, shape)),
+            "train" if training else "eval",
+            "" if momentum == 0.1 else "_momentum%s" % momentum,
+            "" if affine else "_noaffine", "" if track else "_nostats")
+        inputs = [randn(*shape, scale=2.0, shift=0.5)]
+        if affine:
+            inputs += [randn(c, scale=0.5, shift=1.0), randn(c)]
+        buffers = ()
+        if track:
+            first = len(inputs)
+            inputs += [randn(c, scale=0.5), uniform(c, low=0.5, high=2.0), fixed(float(seen))]
+            buffers = (first, first + 1, first + 2)
+        attrs = {"training": int(training), "momentum": "None" if momentum is None else momentum,
+                 "eps": eps, "affine": int(affine), "track_running_stats": int(track),
+                 "buffers": ",".join(map(str, buffers))}
+        cases.append(Case(name, "batch_norm", inputs,
+                          batch_norm_fn(c, training, momentum, eps, affine, track), attrs,
+                          grad=[0, 1, 2] if affine else [0], buffers=buffers))
+    return cases
+
+
 def all_cases():
     return (linear_cases() + add_cases() + conv2d_cases() + pool_cases() + shape_cases()
-            + activation_cases() + loss_cases())
+            + activation_cases() + loss_cases() + batch_norm_cases())
 
 
 def main():

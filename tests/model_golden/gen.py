@@ -17,6 +17,13 @@ plus the sample shape (one example's input shape, "1x28x28") in the io file's
 __metadata__ "input_shape". tests/test_model.c builds each model from the spec,
 loads the weights, runs x and compares with y at rtol 1e-4, atol 1e-5.
 
+A model with BatchNorm gets affine weights away from torch's initial 1 and 0
+and running statistics away from 0 and 1: a few training-mode forwards on
+random batches before export (so num_batches_tracked, an I64 in the state_dict,
+is not 0 either). Its io file also holds y_train, the output of one
+training-mode forward of the whole batch x (batch statistics), and
+after.<name> for every buffer, its value after that forward.
+
 Weights and x are float32 drawn under a seed derived from the model's name;
 y is computed in float64 from those float32 values and rounded to float32, so
 it is the correctly rounded reference and the C test's tolerance measures
@@ -24,6 +31,7 @@ sinapsi alone. The safetensors package is not in Debian, so this file has its
 own writer (the layout of tests/golden/gen.py).
 """
 
+import copy
 import os
 import sys
 import zlib
@@ -83,25 +91,65 @@ def cnn_pool_first():
     return sample, with_classifier(features, sample, 5) + [nn.ReLU(), nn.Linear(5, 3)]
 
 
+def lenet5_bn():
+    """LeNet-5 with BatchNorm2d after each convolution and BatchNorm1d in the
+    head; one BatchNorm1d with momentum=None (cumulative average)."""
+    return (1, 28, 28), [
+        nn.Conv2d(1, 6, 5, padding=2), nn.BatchNorm2d(6), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5), nn.BatchNorm2d(16), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(400, 120), nn.BatchNorm1d(120), nn.ReLU(),
+        nn.Linear(120, 84), nn.BatchNorm1d(84, momentum=None), nn.ReLU(), nn.Linear(84, 10)]
+
+
 MODELS = {"mlp": (mlp, 7), "lenet5": (lenet5, 5), "cnn_rect": (cnn_rect, 6),
-          "cnn_pool_first": (cnn_pool_first, 4)}
+          "cnn_pool_first": (cnn_pool_first, 4), "lenet5_bn": (lenet5_bn, 5)}
+
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
+
+
+def warm_up_batch_norms(model, sample):
+    """Affine weights off 1 and 0, and running statistics from three
+    training-mode forwards of random batches (shifted and scaled, so that the
+    statistics are far from the initial 0 and 1)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, BATCH_NORMS) and m.affine:
+                m.weight.copy_(1.0 + 0.3 * torch.randn_like(m.weight))
+                m.bias.copy_(0.2 * torch.randn_like(m.bias))
+        model.train()
+        for _ in range(3):
+            model(torch.randn((8,) + sample) * 1.5 + 0.3)
+    model.eval()
 
 
 def write_model(directory, name, build, n):
     torch.manual_seed(zlib.crc32(name.encode()))
     sample, modules = build()
     model = nn.Sequential(*modules).eval()
+    has_batch_norm = any(isinstance(m, BATCH_NORMS) for m in modules)
+    if has_batch_norm:
+        warm_up_batch_norms(model, sample)
     x = torch.randn((n,) + sample, dtype=torch.float32)
     with torch.no_grad():
         y = model.double()(x.double()).float()
     model.float()
+    io_tensors = [("x", x), ("y", y)]
+    if has_batch_norm:
+        # One training step's forward, in float64 on a copy (the exported
+        # weights stay as they are).
+        trained = copy.deepcopy(model).double().train()
+        with torch.no_grad():
+            y_train = trained(x.double()).float()
+        io_tensors.append(("y_train", y_train))
+        io_tensors += [("after." + k, v) for k, v in trained.state_dict().items()
+                       if k.endswith(("running_mean", "running_var", "num_batches_tracked"))]
     base = os.path.join(directory, name)
     with open(base + ".spec.txt", "w") as f:
         f.write(str(model) + "\n")
     meta = {"generator": "tests/model_golden/gen.py", "torch": torch.__version__}
     write_safetensors(base + ".weights.safetensors", list(model.state_dict().items()), meta)
     io_meta = dict(meta, input_shape="x".join(str(d) for d in sample))
-    write_safetensors(base + ".io.safetensors", [("x", x), ("y", y)], io_meta)
+    write_safetensors(base + ".io.safetensors", io_tensors, io_meta)
     return sum(os.path.getsize(base + s) for s in SUFFIXES)
 
 

@@ -1,0 +1,89 @@
+/* Non-finite losses and gradients: detection and the message that says where. */
+#include "train/numeric.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/error.h"
+
+int sn_train__all_finite(const float *x, size_t n) {
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) sum += x[i];
+    return isfinite(sum);
+}
+
+/* The module's constructor as canonical spec text, into buf. */
+static const char *module_text(const sn_model *m, int index, char *buf, size_t cap) {
+    char *text = NULL;
+    if (sn_spec_format(sn_model_module(m, index), 1, &text) != SN_OK) {
+        snprintf(buf, cap, "%s(...)", sn_module_kind_name(sn_model_module(m, index)->kind));
+        return buf;
+    }
+    text[strcspn(text, "\n")] = '\0';
+    snprintf(buf, cap, "%s", text);
+    free(text);
+    return buf;
+}
+
+static int first_bad_output(sn_model *m) {
+    sn_graph *g = sn_model_graph(m);
+    for (int i = 0; i < sn_model_module_count(m); i++) {
+        const int node = sn_model_module_node(m, i);
+        const float *v = sn_graph_value(g, node);
+        const sn_shape *shape = sn_graph_shape(g, node);
+        if (!v || !shape) continue;
+        const int64_t n = sn_shape_numel(shape);
+        for (int64_t j = 0; j < n; j++)
+            if (!isfinite(v[j])) return i;
+    }
+    return -1;
+}
+
+/* The first parameter tensor whose gradient has a non-finite value, or -1. */
+static int first_bad_gradient(sn_graph *g) {
+    for (int i = 0; i < sn_graph_param_count(g); i++) {
+        const int node = sn_graph_param_node(g, i);
+        const float *grad = sn_graph_grad(g, node);
+        const int64_t n = sn_shape_numel(sn_graph_shape(g, node));
+        for (int64_t j = 0; j < n; j++)
+            if (!isfinite(grad[j])) return i;
+    }
+    return -1;
+}
+
+static const char *nonfinite_name(double v) {
+    return isnan(v) ? "NaN" : v > 0 ? "inf" : "-inf";
+}
+
+sn_status sn_train__numeric_error(sn_model *m, int64_t step, int epoch, double loss,
+                                  int after_backward) {
+    sn_graph *g = sn_model_graph(m);
+    char text[512];
+    if (!after_backward) {
+        const int module = first_bad_output(m);
+        if (module < 0)
+            return sn_error(SN_ERR_NUMERIC,
+                            "step %lld (epoch %d): the loss is %s, though every module's output "
+                            "is finite (the loss itself overflowed); lower the learning rate",
+                            (long long)step, epoch, nonfinite_name(loss));
+        return sn_error(SN_ERR_NUMERIC,
+                        "step %lld (epoch %d): the loss is %s; the first non-finite output is "
+                        "module %d %s; lower the learning rate or clip gradients",
+                        (long long)step, epoch, nonfinite_name(loss), module,
+                        module_text(m, module, text, sizeof text));
+    }
+    const int param = first_bad_gradient(g);
+    const char *name = param >= 0 ? sn_graph_node_name(g, sn_graph_param_node(g, param)) : "?";
+    /* Parameters are named "<module>.<tensor>" as torch's state_dict. */
+    const long module = strtol(name, NULL, 10);
+    if (param < 0 || module < 0 || module >= sn_model_module_count(m))
+        return sn_error(SN_ERR_NUMERIC, "step %lld (epoch %d): a gradient is not finite",
+                        (long long)step, epoch);
+    return sn_error(SN_ERR_NUMERIC,
+                    "step %lld (epoch %d): the gradient of %s in module %ld %s is not finite; "
+                    "lower the learning rate or clip gradients",
+                    (long long)step, epoch, name, module,
+                    module_text(m, (int)module, text, sizeof text));
+}

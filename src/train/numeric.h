@@ -1,0 +1,21 @@
+/* Finding where a training step went non-finite (private to src/train). */
+#ifndef SN_TRAIN_NUMERIC_H
+#define SN_TRAIN_NUMERIC_H
+
+#include <stddef.h>
+
+#include "sinapsi/train.h"
+
+/* 1 when every x[0..n) is finite. One pass summing in double: a NaN or an
+ * infinity makes the sum non-finite, and finite floats cannot overflow a
+ * double's range in any sum of fewer than 2^800 terms. */
+int sn_train__all_finite(const float *x, size_t n);
+
+/* Records SN_ERR_NUMERIC for global step `step` (1-based) of epoch `epoch`:
+ * after the forward pass (loss non-finite), the first module whose output has
+ * a non-finite value; after the backward pass, the first parameter tensor with
+ * a non-finite gradient. Returns SN_ERR_NUMERIC. */
+sn_status sn_train__numeric_error(sn_model *m, int64_t step, int epoch, double loss,
+                                  int after_backward);
+
+#endif
