@@ -7,7 +7,7 @@
  *     o.checkpoint = "run.ckpt";
  *     sn_train_result r;
  *     if (sn_train(model, train, test, &o, &r) != SN_OK) fail(sn_last_error());
- *     printf("test accuracy %.4f\n", r.last.test_accuracy);
+ *     printf("test accuracy %.4f\n", r.last.eval.accuracy);
  *
  * One training run: the model is compiled with the loss for the batch size,
  * initialised from the seed (PyTorch's default) unless opts.keep_weights,
@@ -88,6 +88,49 @@ typedef enum sn_progress {
     SN_PROGRESS_NONE
 } sn_progress;
 
+/* ---- training health (docs/health.md) ---- */
+
+/* A Sigmoid output is saturated when its pre-activation |z| > 4 (output below
+ * sigmoid(-4) or above sigmoid(4)); a Tanh output when |z| > 2 (|output| >
+ * tanh(2)). After Glorot & Bengio, AISTATS 2010, sections 3-4. */
+#define SN_HEALTH_SIGMOID_SATURATION 4.0
+#define SN_HEALTH_TANH_SATURATION 2.0
+/* Warn when the gradient norm of the last weighted layer exceeds the first's
+ * by more than this factor ... */
+#define SN_HEALTH_VANISH_FACTOR 100.0
+/* ... or when more than this fraction of a layer's units are saturated or dead. */
+#define SN_HEALTH_MOST 0.5
+
+/* One layer's health. NaN marks a field that does not apply to the module. */
+typedef struct sn_layer_health {
+    int module;                 /* index in the model */
+    sn_module_kind kind;
+    const char *kind_name;      /* "Linear" */
+    const char *name;           /* the module's spec text */
+    double weight_norm;         /* ||W|| of k.weight before the step */
+    double grad_norm;           /* ||dloss/dW||, before clipping */
+    double update_ratio;        /* ||W_after - W_before|| / ||W_before|| */
+    double input_grad_mean_abs; /* mean |dloss/d input|; NaN for module 0 (x has no gradient) */
+    double saturated;           /* Sigmoid, Tanh: fraction of saturated outputs */
+    double dead;                /* ReLU: fraction of units zero for the whole batch */
+} sn_layer_health;
+
+typedef struct sn_health {
+    int epoch;        /* 1-based */
+    int64_t step;     /* the step sampled, or the epoch's last step */
+    int is_epoch;     /* 1: means over the epoch's health steps; 0: one step */
+    int samples;      /* health steps behind the numbers (1 for a step) */
+    int first_nonfinite; /* first module whose output is not finite, or -1 */
+    /* grad_norm of the last weighted layer over the first's (NaN with fewer than
+     * two weighted layers); above SN_HEALTH_VANISH_FACTOR is the vanishing warning */
+    double vanish_ratio;
+    int n_layers;
+    const sn_layer_health *layers; /* valid during the callback only */
+} sn_health;
+
+/* Called after every health step and after every epoch (its means). */
+typedef void (*sn_health_fn)(const sn_health *health, void *user);
+
 typedef struct sn_train_opts {
     int epochs;            /* default 10 */
     int64_t batch;         /* default 64 */
@@ -111,6 +154,10 @@ typedef struct sn_train_opts {
     sn_progress progress;
     int64_t max_steps;      /* stop after this many steps in all (0 = no limit) */
     const char *out;        /* save the final model here (sn_model_save), or NULL */
+    int health_every;       /* per-layer health every this many steps, 0 = off (default);
+                               printed per epoch, logged, and given to on_health */
+    sn_health_fn on_health; /* or NULL */
+    void *health_user;      /* passed to on_health */
 } sn_train_opts;
 
 sn_train_opts sn_train_defaults(void);
