@@ -173,5 +173,8 @@ extern const cli_command cli_train_command;
 int cli_perceptron(int argc, char **argv);
 int cli_hebb(int argc, char **argv);
 extern const cli_command cli_perceptron_command, cli_hebb_command;
+/* The report of a run (cmd_report.c, with sinapsi/report.h). */
+int cli_report(int argc, char **argv);
+extern const cli_command cli_report_command;
 
 #endif

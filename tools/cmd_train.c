@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "sinapsi/report.h"
 #include "sinapsi/train.h"
 
 const cli_command cli_train_command = {
@@ -103,8 +104,10 @@ typedef struct train_args {
     const char *model, *weights, *data, *out, *checkpoint, *resume, *log;
     const char *optim, *schedule, *loss, *init, *normalize, *progress;
     const char *lr, *momentum, *dampening, *betas, *eps, *weight_decay, *gamma, *clip, *val_split;
+    const char *report; /* --report DIR: sn_report_write after training */
     sn_shape input_shape;
     int64_t epochs, batch, step_size, warmup, threads, max_steps, limit;
+    int64_t health_every; /* --health-every: per-layer health (docs/health.md) */
     uint64_t seed;
     int nesterov, velocity, no_shuffle, log_steps;
 } train_args;
@@ -209,6 +212,7 @@ static int make_opts(const train_args *a, const cli_option *options, int n, sn_t
     o->log = a->log;
     o->log_steps = a->log_steps;
     o->max_steps = a->max_steps;
+    o->health_every = (int)a->health_every;
     o->out = a->out;
     return 0;
 }
@@ -279,6 +283,31 @@ static void print_result(const sn_train_result *r, const char *out) {
     printf("\n");
 }
 
+/* ---- the report ---- */
+
+/* Creates the report's directory before training; without --log the run is
+ * logged into DIR/run.jsonl (held in buf), for the report to read. */
+static int prepare_report(const char *dir, const char **log, char *buf, size_t cap) {
+    struct stat st;
+    if (mkdir(dir, 0777) && !(errno == EEXIST && stat(dir, &st) == 0 && S_ISDIR(st.st_mode)))
+        return cli_error("%s: cannot create the --report directory: %s", dir, strerror(errno));
+    if (*log) return 0;
+    if (snprintf(buf, cap, "%s/run.jsonl", dir) >= (int)cap)
+        return cli_error("%s: the path is too long", dir);
+    *log = buf;
+    return 0;
+}
+
+static int write_report(const char *dir, const char *log, sn_model *model, const sn_dataset *test) {
+    sn_report_opts r = sn_report_defaults();
+    r.log = log;
+    r.model = model;
+    r.test = test;
+    if (sn_report_write(dir, &r) != SN_OK) return cli_library_error(NULL);
+    printf("report: %s/index.html\n", dir);
+    return 0;
+}
+
 int cli_train(int argc, char **argv) {
     train_args a = {.epochs = 10, .batch = 64};
     cli_option options[] = {
@@ -327,11 +356,15 @@ int cli_train(int argc, char **argv) {
         CLI_THREADS_OPTION(a.threads),
         CLI_OPTION("--out", "MODEL.safetensors", CLI_STRING, &a.out,
                    "save the trained model here (default: not saved)"),
+        CLI_OPTION("--report", "DIR", CLI_STRING, &a.report,
+                   "after training, write pictures and DIR/index.html (docs/report.md)"),
         CLI_OPTION("--checkpoint", "FILE", CLI_STRING, &a.checkpoint,
                    "write a checkpoint after every epoch"),
         CLI_OPTION("--resume", "FILE", CLI_STRING, &a.resume, "continue from this checkpoint"),
         CLI_OPTION("--log", "FILE", CLI_STRING, &a.log, "append JSON lines: settings, epochs"),
         CLI_OPTION("--log-steps", NULL, CLI_FLAG, &a.log_steps, "also log every step's loss"),
+        CLI_INT_OPTION("--health-every", "K", &a.health_every, 0, INT32_MAX,
+                       "per-layer health every K steps: table, warnings, log (default 0 = off)"),
         CLI_INT_OPTION("--max-steps", "N", &a.max_steps, 1, INT64_MAX, "stop after N steps in all"),
         CLI_INT_OPTION("--limit", "N", &a.limit, 1, INT64_MAX,
                        "use only the first N examples of each split"),
@@ -346,6 +379,9 @@ int cli_train(int argc, char **argv) {
     if (!a.model) return cli_usage_error("train", "--model is required");
     if (!a.data) return cli_usage_error("train", "--data is required");
     if (a.log_steps && !a.log) return cli_usage_error("train", "--log-steps needs --log");
+    char report_log[4096];
+    if (a.report && (status = prepare_report(a.report, &a.log, report_log, sizeof report_log)))
+        return status;
     sn_train_opts o = sn_train_defaults();
     sn_data_opts d = sn_data_defaults();
     if ((status = make_opts(&a, options, n_options, &o, &d))) return status;
@@ -379,6 +415,7 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
     print_result(&result, a.out);
+    if (a.report) status = write_report(a.report, a.log, cm.model, test);
 
 done:
     sn_dataset_destroy(train);

@@ -9,8 +9,8 @@
 #include "cli.h"
 
 static const cli_command *const commands[] = {
-    &cli_forward_command, &cli_info_command,       &cli_eval_command,
-    &cli_train_command,   &cli_perceptron_command, &cli_hebb_command,
+    &cli_forward_command,    &cli_info_command, &cli_eval_command,   &cli_train_command,
+    &cli_perceptron_command, &cli_hebb_command, &cli_report_command,
 };
 static const int n_commands = (int)(sizeof commands / sizeof commands[0]);
 

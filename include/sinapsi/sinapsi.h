@@ -11,6 +11,7 @@
  *   sinapsi/optim.h    SGD (momentum, Nesterov), Adam, AdamW; schedules; clipping
  *   sinapsi/train.h    the trainer, evaluation, checkpoints
  *   sinapsi/learn.h    local rules on a Linear layer: perceptron, Hebb, Oja, Sanger
+ *   sinapsi/report.h   training reports: curves, confusion matrix, filters (HTML)
  *
  * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
  * SN_ (constants).
@@ -28,6 +29,7 @@
 #include "sinapsi/optim.h"
 #include "sinapsi/train.h"
 #include "sinapsi/learn.h"
+#include "sinapsi/report.h"
 
 #ifdef __cplusplus
 extern "C" {

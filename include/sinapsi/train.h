@@ -66,9 +66,9 @@ int64_t sn_task_correct(const sn_task *t, const float *out, const float *labels,
 /* ---- evaluation ---- */
 
 typedef struct sn_eval_result {
-    int64_t n;        /* examples */
-    double loss;      /* mean as torch's reduction='mean' over the whole set */
-    double accuracy;  /* NaN without class labels */
+    int64_t n;       /* examples */
+    double loss;     /* mean as torch's reduction='mean' over the whole set */
+    double accuracy; /* NaN without class labels */
     int64_t correct;
     double seconds;
 } sn_eval_result;
@@ -103,7 +103,7 @@ typedef enum sn_progress {
 
 /* One layer's health. NaN marks a field that does not apply to the module. */
 typedef struct sn_layer_health {
-    int module;                 /* index in the model */
+    int module; /* index in the model */
     sn_module_kind kind;
     const char *kind_name;      /* "Linear" */
     const char *name;           /* the module's spec text */
@@ -116,10 +116,10 @@ typedef struct sn_layer_health {
 } sn_layer_health;
 
 typedef struct sn_health {
-    int epoch;        /* 1-based */
-    int64_t step;     /* the step sampled, or the epoch's last step */
-    int is_epoch;     /* 1: means over the epoch's health steps; 0: one step */
-    int samples;      /* health steps behind the numbers (1 for a step) */
+    int epoch;           /* 1-based */
+    int64_t step;        /* the step sampled, or the epoch's last step */
+    int is_epoch;        /* 1: means over the epoch's health steps; 0: one step */
+    int samples;         /* health steps behind the numbers (1 for a step) */
     int first_nonfinite; /* first module whose output is not finite, or -1 */
     /* grad_norm of the last weighted layer over the first's (NaN with fewer than
      * two weighted layers); above SN_HEALTH_VANISH_FACTOR is the vanishing warning */
@@ -132,20 +132,20 @@ typedef struct sn_health {
 typedef void (*sn_health_fn)(const sn_health *health, void *user);
 
 typedef struct sn_train_opts {
-    int epochs;            /* default 10 */
-    int64_t batch;         /* default 64 */
-    sn_optim_opts optim;   /* default sn_optim_defaults(SN_OPTIM_SGD) */
-    sn_schedule schedule;  /* base_lr is taken from optim.lr; default constant;
-                              cosine with total_epochs 0 anneals over `epochs` */
-    double clip;           /* global gradient-norm clipping, 0 = off */
-    sn_loss_kind loss;     /* SN_LOSS_NONE = the default of sn_task_make */
-    uint64_t seed;         /* init, shuffle and dropout streams (default 0) */
-    sn_init_scheme init;   /* default SN_INIT_TORCH_DEFAULT */
-    int keep_weights;      /* 1 = start from the model's current weights (--weights) */
-    int shuffle;           /* default 1; 0 keeps the file order */
-    double val_split;      /* hold out this last fraction of train for validation
-                              (split off train with sn_dataset_split, for good) */
-    int threads;           /* OpenMP and BLAS threads; 0 = all cores */
+    int epochs;             /* default 10 */
+    int64_t batch;          /* default 64 */
+    sn_optim_opts optim;    /* default sn_optim_defaults(SN_OPTIM_SGD) */
+    sn_schedule schedule;   /* base_lr is taken from optim.lr; default constant;
+                               cosine with total_epochs 0 anneals over `epochs` */
+    double clip;            /* global gradient-norm clipping, 0 = off */
+    sn_loss_kind loss;      /* SN_LOSS_NONE = the default of sn_task_make */
+    uint64_t seed;          /* init, shuffle and dropout streams (default 0) */
+    sn_init_scheme init;    /* default SN_INIT_TORCH_DEFAULT */
+    int keep_weights;       /* 1 = start from the model's current weights (--weights) */
+    int shuffle;            /* default 1; 0 keeps the file order */
+    double val_split;       /* hold out this last fraction of train for validation
+                               (split off train with sn_dataset_split, for good) */
+    int threads;            /* OpenMP and BLAS threads; 0 = all cores */
     const char *checkpoint; /* written after every epoch (atomically), or NULL;
                                format and resume rules: docs/checkpoints.md */
     const char *resume;     /* continue from this checkpoint, or NULL */
@@ -163,9 +163,9 @@ typedef struct sn_train_opts {
 sn_train_opts sn_train_defaults(void);
 
 typedef struct sn_epoch_stats {
-    int epoch;             /* 1-based */
-    int64_t step;          /* optimiser steps so far */
-    double lr;             /* learning rate of the epoch's last step */
+    int epoch;                         /* 1-based */
+    int64_t step;                      /* optimiser steps so far */
+    double lr;                         /* learning rate of the epoch's last step */
     double train_loss, train_accuracy; /* running means over the epoch's batches */
     int has_eval;
     const char *eval_split; /* "test" or "validation" */

@@ -67,7 +67,7 @@ static sn_status find_tensor(const sn_safetensors *f, const char *name, tensor_e
 static sn_status read_x(const sn_safetensors *f, const char *name, int64_t *n, sn_shape *sample,
                         uint8_t **x_u8, float **x_f32, split_info *info) {
     const char *path = sn_safetensors_path(f);
-    tensor_entry e;
+    tensor_entry e = {0};
     sn_status st = find_tensor(f, name, &e);
     if (st != SN_OK) return st;
     if (strcmp(e.dtype, "F32") != 0 && strcmp(e.dtype, "U8") != 0)
@@ -112,7 +112,7 @@ static sn_status read_x(const sn_safetensors *f, const char *name, int64_t *n, s
 static sn_status read_y(const sn_safetensors *f, const char *name, int64_t n, int64_t *target_size,
                         float **y, split_info *info) {
     const char *path = sn_safetensors_path(f);
-    tensor_entry e;
+    tensor_entry e = {0};
     sn_status st = find_tensor(f, name, &e);
     if (st != SN_OK) return st;
     int classes =

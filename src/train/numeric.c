@@ -14,8 +14,7 @@ int sn_train__all_finite(const float *x, size_t n) {
     return isfinite(sum);
 }
 
-/* The module's constructor as canonical spec text, into buf. */
-static const char *module_text(const sn_model *m, int index, char *buf, size_t cap) {
+const char *sn_train__module_text(const sn_model *m, int index, char *buf, size_t cap) {
     char *text = NULL;
     if (sn_spec_format(sn_model_module(m, index), 1, &text) != SN_OK) {
         snprintf(buf, cap, "%s(...)", sn_module_kind_name(sn_model_module(m, index)->kind));
@@ -27,7 +26,7 @@ static const char *module_text(const sn_model *m, int index, char *buf, size_t c
     return buf;
 }
 
-static int first_bad_output(sn_model *m) {
+int sn_train__first_nonfinite_module(sn_model *m) {
     sn_graph *g = sn_model_graph(m);
     for (int i = 0; i < sn_model_module_count(m); i++) {
         const int node = sn_model_module_node(m, i);
@@ -62,7 +61,7 @@ sn_status sn_train__numeric_error(sn_model *m, int64_t step, int epoch, double l
     sn_graph *g = sn_model_graph(m);
     char text[512];
     if (!after_backward) {
-        const int module = first_bad_output(m);
+        const int module = sn_train__first_nonfinite_module(m);
         if (module < 0)
             return sn_error(SN_ERR_NUMERIC,
                             "step %lld (epoch %d): the loss is %s, though every module's output "
@@ -72,7 +71,7 @@ sn_status sn_train__numeric_error(sn_model *m, int64_t step, int epoch, double l
                         "step %lld (epoch %d): the loss is %s; the first non-finite output is "
                         "module %d %s; lower the learning rate or clip gradients",
                         (long long)step, epoch, nonfinite_name(loss), module,
-                        module_text(m, module, text, sizeof text));
+                        sn_train__module_text(m, module, text, sizeof text));
     }
     const int param = first_bad_gradient(g);
     const char *name = param >= 0 ? sn_graph_node_name(g, sn_graph_param_node(g, param)) : "?";
@@ -85,5 +84,5 @@ sn_status sn_train__numeric_error(sn_model *m, int64_t step, int epoch, double l
                     "step %lld (epoch %d): the gradient of %s in module %ld %s is not finite; "
                     "lower the learning rate or clip gradients",
                     (long long)step, epoch, name, module,
-                    module_text(m, (int)module, text, sizeof text));
+                    sn_train__module_text(m, (int)module, text, sizeof text));
 }

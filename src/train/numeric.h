@@ -15,6 +15,13 @@ int sn_train__all_finite(const float *x, size_t n);
  * after the forward pass (loss non-finite), the first module whose output has
  * a non-finite value; after the backward pass, the first parameter tensor with
  * a non-finite gradient. Returns SN_ERR_NUMERIC. */
+/* The first module (in model order) whose output holds a NaN or an infinity,
+ * or -1. Reads the outputs of the last forward pass. */
+int sn_train__first_nonfinite_module(sn_model *m);
+
+/* Module `index`'s constructor as canonical spec text (one line), into buf. */
+const char *sn_train__module_text(const sn_model *m, int index, char *buf, size_t cap);
+
 sn_status sn_train__numeric_error(sn_model *m, int64_t step, int epoch, double loss,
                                   int after_backward);
 

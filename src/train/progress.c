@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "train/clock.h"
+#include "train/health.h"
 
 #define BAR_WIDTH 24
 #define REDRAW_SECONDS 0.1
@@ -78,6 +79,13 @@ void sn_progress__epoch_end(sn_progress_state *p, const sn_epoch_stats *s) {
         if (!isnan(s->eval.accuracy)) fprintf(out, " acc %.4f", s->eval.accuracy);
     }
     fprintf(out, "  lr %.4g  %.1f s  %.0f img/s\n", s->lr, s->seconds, s->images_per_second);
+    fflush(out);
+}
+
+void sn_progress__health(const sn_progress_state *p, const sn_health *h, int every) {
+    if (p->mode == SN_PROGRESS_NONE) return;
+    FILE *out = p->mode == SN_PROGRESS_BAR ? stderr : stdout;
+    sn_health__print(out, h, every);
     fflush(out);
 }
 

@@ -21,6 +21,8 @@ void sn_progress__epoch_begin(sn_progress_state *p, int epoch, int64_t n_batches
 void sn_progress__step(sn_progress_state *p, int64_t done, int64_t images, double running_loss);
 /* The epoch's line: on stdout (LINES), or over the bar on stderr (BAR). */
 void sn_progress__epoch_end(sn_progress_state *p, const sn_epoch_stats *s);
+/* An epoch's health table and warnings, under its line (nothing with NONE). */
+void sn_progress__health(const sn_progress_state *p, const sn_health *h, int every);
 /* Ends a bar left on screen by a run that stopped in the middle of an epoch. */
 void sn_progress__abort(sn_progress_state *p);
 

@@ -9,6 +9,8 @@
 
 #include "core/error.h"
 #include "sinapsi/sinapsi.h"
+#include "train/health.h"
+#include "train/numeric.h"
 
 sn_status sn_run_log__open(sn_run_log *log, const char *path) {
     log->file = NULL;
@@ -79,6 +81,7 @@ sn_status sn_run_log__settings(sn_run_log *log, const sn_settings *s, const sn_t
     cJSON_AddNumberToObject(j, "n_test", eval ? (double)sn_dataset_count(eval) : 0.0);
     add_string_or_null(j, "eval_split", eval ? eval_split : NULL);
     cJSON_AddNumberToObject(j, "log_steps", o->log_steps != 0);
+    cJSON_AddNumberToObject(j, "health_every", o->health_every);
     add_string_or_null(j, "checkpoint", o->checkpoint);
     add_string_or_null(j, "resume", o->resume);
     add_string_or_null(j, "out", o->out);
@@ -122,4 +125,53 @@ sn_status sn_run_log__step(sn_run_log *log, int epoch, int64_t step, float loss,
              "{\"type\":\"step\",\"epoch\":%d,\"step\":%lld,\"loss\":%.9g,\"lr\":%.17g}", epoch,
              (long long)step, (double)loss, lr);
     return write_line(log, line);
+}
+
+static void add_warning(const char *line, void *array) {
+    cJSON_AddItemToArray(array, cJSON_CreateString(line));
+}
+
+static void add_layer(cJSON *layers, const sn_layer_health *x) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(layers, o)) {
+        cJSON_Delete(o);
+        return;
+    }
+    cJSON_AddNumberToObject(o, "module", x->module);
+    cJSON_AddStringToObject(o, "name", x->name);
+    cJSON_AddStringToObject(o, "kind", x->kind_name);
+    add_number(o, "weight_norm", x->weight_norm);
+    add_number(o, "grad_norm", x->grad_norm);
+    add_number(o, "update_ratio", x->update_ratio);
+    add_number(o, "input_grad_mean_abs", x->input_grad_mean_abs);
+    add_number(o, "saturated", x->saturated);
+    add_number(o, "dead", x->dead);
+}
+
+sn_status sn_run_log__health(sn_run_log *log, sn_model *m, const sn_health *h) {
+    if (!log->file) return SN_OK;
+    cJSON *j = cJSON_CreateObject();
+    if (!j) return sn_error(SN_ERR_NOMEM, "%s: out of memory for a log line", log->path);
+    cJSON_AddStringToObject(j, "type", h->is_epoch ? "health_epoch" : "health");
+    cJSON_AddNumberToObject(j, "epoch", h->epoch);
+    cJSON_AddNumberToObject(j, "step", (double)h->step);
+    if (h->is_epoch) cJSON_AddNumberToObject(j, "samples", h->samples);
+    if (h->first_nonfinite >= 0) {
+        char text[256];
+        cJSON *bad = cJSON_AddObjectToObject(j, "first_nonfinite");
+        if (bad) {
+            cJSON_AddNumberToObject(bad, "module", h->first_nonfinite);
+            cJSON_AddStringToObject(
+                bad, "name", sn_train__module_text(m, h->first_nonfinite, text, sizeof text));
+        }
+    } else {
+        cJSON_AddNullToObject(j, "first_nonfinite");
+    }
+    cJSON *layers = cJSON_AddArrayToObject(j, "layers");
+    for (int l = 0; layers && l < h->n_layers; l++) add_layer(layers, &h->layers[l]);
+    if (h->is_epoch) {
+        cJSON *warnings = cJSON_AddArrayToObject(j, "warnings");
+        if (warnings) sn_health__warnings(h, add_warning, warnings);
+    }
+    return write_object(log, j);
 }

@@ -25,6 +25,9 @@ sn_status sn_run_log__settings(sn_run_log *log, const sn_settings *s, const sn_t
                                const char *eval_split);
 /* {"type":"epoch", every field of sn_epoch_stats} */
 sn_status sn_run_log__epoch(sn_run_log *log, const sn_epoch_stats *e);
+/* {"type":"health", ...} for one health step, {"type":"health_epoch", ...,
+ * "warnings":[...]} for an epoch's means; fields in docs/health.md. */
+sn_status sn_run_log__health(sn_run_log *log, sn_model *m, const sn_health *h);
 /* {"type":"step","epoch":e,"step":s,"loss":v,"lr":x}, the loss as %.9g so that
  * the float reads back exactly. */
 sn_status sn_run_log__step(sn_run_log *log, int epoch, int64_t step, float loss, double lr);

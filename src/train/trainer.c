@@ -25,6 +25,7 @@
 #include "sinapsi/train.h"
 #include "train/checkpoint.h"
 #include "train/clock.h"
+#include "train/health.h"
 #include "train/numeric.h"
 #include "train/progress.h"
 #include "train/run_log.h"
@@ -59,8 +60,9 @@ typedef struct trainer {
     sn_settings settings;
     sn_run_log log;
     sn_progress_state progress;
-    sn_train_state state; /* epoch/step position; the RNGs as of the last checkpoint */
-    sn_rng shuffle;       /* the live shuffle stream */
+    sn_health_state health; /* per-layer health, when health_every > 0 */
+    sn_train_state state;   /* epoch/step position; the RNGs as of the last checkpoint */
+    sn_rng shuffle;         /* the live shuffle stream */
     int64_t n_train, n_batches;
     int64_t *order;        /* (n_train) this epoch's visiting order */
     float *labels;         /* (batch, target_size) the dataset's targets of a batch */
@@ -76,6 +78,8 @@ static sn_status check_opts(const sn_train_opts *o) {
     if (!(o->val_split >= 0.0 && o->val_split < 1.0))
         return sn_error(SN_ERR_INVALID_ARG, "train: val_split must be in [0, 1)");
     if (o->max_steps < 0) return sn_error(SN_ERR_INVALID_ARG, "train: max_steps must be >= 0");
+    if (o->health_every < 0)
+        return sn_error(SN_ERR_INVALID_ARG, "train: health_every must be >= 0");
     if (o->threads < 0) return sn_error(SN_ERR_INVALID_ARG, "train: threads must be >= 0");
     if ((unsigned)o->progress > SN_PROGRESS_NONE)
         return sn_error(SN_ERR_INVALID_ARG, "train: unknown progress mode %d", (int)o->progress);
@@ -152,6 +156,7 @@ static sn_status setup(trainer *t, sn_dataset *train, sn_dataset *test) {
         return sn_error(SN_ERR_SHAPE,
                         "%s: %s examples or targets differ in size from the training ones",
                         sn_dataset_source(t->eval), t->eval_split);
+    if ((st = sn_health__init(&t->health, t->m, t->o.health_every)) != SN_OK) return st;
     if (!t->o.keep_weights && (st = sn_model_init(t->m, t->o.seed, t->o.init)) != SN_OK) return st;
     if ((st = sn_optim_create(&t->opt, &t->o.optim, t->n_params)) != SN_OK) return st;
     t->schedule = t->o.schedule;
@@ -178,6 +183,7 @@ static sn_status setup(trainer *t, sn_dataset *train, sn_dataset *test) {
 
 static void trainer_release(trainer *t) {
     sn_run_log__close(&t->log);
+    sn_health__free(&t->health);
     sn_settings__free(&t->settings);
     sn_optim_destroy(t->opt);
     sn_dataset_destroy(t->val);
@@ -201,6 +207,22 @@ typedef struct epoch_sums {
     double lr;
 } epoch_sums;
 
+/* A health record to the log and the caller's callback. */
+static sn_status report_health(trainer *t, const sn_health *h) {
+    if (t->o.on_health) t->o.on_health(h, t->o.health_user);
+    return sn_run_log__health(&t->log, t->m, h);
+}
+
+/* The epoch's health means: table, log, callback. */
+static sn_status epoch_health(trainer *t, int epoch) {
+    if (!t->health.every) return SN_OK;
+    sn_health h;
+    sn_health__epoch(&t->health, epoch, t->state.step, &h);
+    if (h.samples == 0) return SN_OK;
+    sn_progress__health(&t->progress, &h, t->health.every);
+    return report_health(t, &h);
+}
+
 /* One minibatch: examples order[first .. first + k). */
 static sn_status step(trainer *t, int epoch, int64_t first, int64_t k, epoch_sums *sums) {
     sn_status st;
@@ -218,10 +240,15 @@ static sn_status step(trainer *t, int epoch, int64_t first, int64_t k, epoch_sum
     if ((st = sn_graph_backward(t->g, sn_model_loss_node(t->m))) != SN_OK) return st;
     if (!sn_train__all_finite(t->grads, t->n_params))
         return sn_train__numeric_error(t->m, step_number, epoch, loss, 1);
+    sn_health__after_backward(&t->health, t->m, step_number); /* the gradients before clipping */
     if (t->o.clip > 0) sn_clip_grad_norm(t->grads, t->n_params, t->o.clip);
     const double lr = sn_schedule_lr(&t->schedule, t->state.step, epoch - 1);
     if ((st = sn_optim_step(t->opt, t->params, t->grads, lr)) != SN_OK) return st;
     t->state.step = step_number;
+    sn_health h;
+    if (sn_health__after_step(&t->health, t->m, epoch, step_number, &h) &&
+        (st = report_health(t, &h)) != SN_OK)
+        return st;
     sums->loss += (double)loss * (double)k;
     sums->seen += k;
     sums->batches++;
@@ -287,7 +314,8 @@ static sn_status run_epoch(trainer *t, int epoch, int64_t first_batch, sn_epoch_
                                                       &t->settings)) != SN_OK)
         return st;
     sn_progress__epoch_end(&t->progress, s);
-    return sn_run_log__epoch(&t->log, s);
+    if ((st = sn_run_log__epoch(&t->log, s)) != SN_OK) return st;
+    return epoch_health(t, epoch);
 }
 
 sn_status sn_train(sn_model *m, sn_dataset *train, sn_dataset *test, const sn_train_opts *opts,
