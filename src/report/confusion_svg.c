@@ -7,12 +7,17 @@
 sn_status sn_svg__confusion(const char *path, const int64_t *counts, int k,
                             const char *const *names) {
     const int cell = k <= 10 ? 48 : k <= 30 ? 24 : 12, left = 130, top = 40, bottom = 120;
-    const int width = left + k * cell + 20, height = top + k * cell + bottom;
+    /* Wide enough for the title (about 8 px a character at 15 px) when the
+     * matrix itself is narrow (two or three classes). */
+    const int matrix_width = left + k * cell + 20, title_width = 470;
+    const int width = matrix_width > title_width ? matrix_width : title_width;
+    const int height = top + k * cell + bottom;
     sn_svg svg;
     sn_status st = sn_svg__open(&svg, path, width, height);
     if (st != SN_OK) return st;
     FILE *f = svg.file;
-    sn_svg__text(&svg, left + k * cell / 2.0, 24, "middle", 15,
+    const double title_x = matrix_width > title_width ? left + k * cell / 2.0 : width / 2.0;
+    sn_svg__text(&svg, title_x, 24, "middle", 15,
                  "Confusion matrix (rows: true class, columns: predicted)");
     char label[32];
     for (int t = 0; t < k; t++) {
