@@ -17,17 +17,15 @@
  *     line "sinapsi: ..." naming the file, or exit 2 for usage errors.
  */
 #include "support/test_support.h"
+#include "support/cli_run.h"
 #include "support/temp_dir.h"
 
 #include <cjson/cJSON.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sinapsi/safetensors.h"
@@ -39,62 +37,16 @@
 #define RTOL 1e-4
 #define ATOL 1e-5
 
-extern char **environ;
-
 /* ---- running the CLI ---- */
 
-typedef struct cli_run {
-    int status; /* exit status, or 128 + signal */
-    char *out, *err;
-} cli_run;
+typedef sn_cli_run cli_run;
 
-static char *slurp(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    size_t got;
-    while (buf && (got = fread(buf + len, 1, cap - len - 1, f)) > 0) {
-        len += got;
-        if (cap - len < 2) buf = realloc(buf, cap *= 2);
-    }
-    fclose(f);
-    if (buf) buf[len] = '\0';
-    return buf;
+static cli_run run_cli(const char *const *args) {
+    return sn_cli_run_args(SN_CLI_PATH, args);
 }
 
 static void free_run(cli_run *r) {
-    free(r->out);
-    free(r->err);
-}
-
-/* Runs sinapsi with the NULL-terminated args, stdout and stderr into files. */
-static cli_run run_cli(const char *const *args) {
-    char out_path[256], err_path[256];
-    snprintf(out_path, sizeof out_path, "%s", sn_temp_path("stdout"));
-    snprintf(err_path, sizeof err_path, "%s", sn_temp_path("stderr"));
-    const char *argv[64] = {SN_CLI_PATH};
-    int argc = 1;
-    for (; args[argc - 1]; argc++) {
-        assert_true(argc < 63);
-        argv[argc] = args[argc - 1];
-    }
-    argv[argc] = NULL;
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    pid_t pid;
-    int rc = posix_spawn(&pid, SN_CLI_PATH, &actions, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&actions);
-    if (rc) fail_msg("cannot run %s", SN_CLI_PATH);
-    int wstatus;
-    assert_int_equal(waitpid(pid, &wstatus, 0), pid);
-    cli_run r = {WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus),
-                 slurp(out_path), slurp(err_path)};
-    assert_non_null(r.out);
-    assert_non_null(r.err);
-    return r;
+    sn_cli_run_free(r);
 }
 
 /* The run must exit with `status`, printing exactly one line on stderr that
