@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CTEST_FLAGS ?=
 
-.PHONY: all deps configure build test test-ops demo golden format clean fuzz
+.PHONY: all deps configure build test test-ops demo golden format clean fuzz bench
 
 all: build
 
@@ -38,6 +38,18 @@ golden:
 	@for d in golden model_golden optim_golden interop; do \
 	  /usr/bin/python3 tests/$$d/gen.py tests/$$d || exit 1; done
 	@/usr/bin/python3 tests/malformed/make_corpus.py tests/malformed
+
+# Speed against PyTorch (issue 5; docs/performance.md): release build in
+# build-bench (-O3, and BENCH_CFLAGS, -march=native by default), then
+# bench/run.py interleaves sinapsi and PyTorch runs and prints the tables.
+# BENCH_FLAGS passes options to bench/run.py (--reps N, --quick).
+BENCH_CFLAGS ?= -march=native
+BENCH_FLAGS ?=
+bench: deps
+	@cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release -DSINAPSI_TESTS=OFF \
+	  -DCMAKE_C_FLAGS="$(BENCH_CFLAGS)" >/dev/null
+	@cmake --build build-bench -j $(JOBS) --target bench_model bench_ops
+	@/usr/bin/python3 bench/run.py --build build-bench $(BENCH_FLAGS)
 
 # libFuzzer targets for the file readers (clang, ASan + UBSan), each run for
 # FUZZ_SECONDS seconds (default 60); fails on any finding. See docs/fuzzing.md.
