@@ -114,6 +114,7 @@ static const conv_case conv_cases[] = {
     {3, 1, 12, 11, 2, 1, 1, 3, 2, 1, 0, 1}, /* 1x1 kernel reading padding */
     {1, 3, 5, 5, 2, 5, 5, 1, 1, 0, 0, 1},   /* kernel = input: one output */
     {3, 2, 3, 4, 7, 3, 3, 3, 3, 2, 1, 0},   /* padding wider than the image rows */
+    {2, 2, 3, 1, 3, 3, 3, 1, 2, 1, 1, 1},   /* width 1: kernel columns 0, 2 read only padding */
 };
 
 typedef struct conv_graph {

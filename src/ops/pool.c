@@ -3,7 +3,7 @@
  * ceil_mode=False:
  *   x (N, C, H, W) -> y (N, C, OH, OW), OH = (H + 2ph - kh)/sh + 1, OW likewise.
  * The window of output (i, j) covers rows i*sh - ph .. +kh and columns
- * j*sw - pw .. +kw of x; both ops walk it through window_at(), clipped to x.
+ * j*sw - pw .. +kw of x, clipped to x (pool_span, one per dimension).
  *
  * max: y = the window's maximum, the padding counting as -inf. The index of the
  * maximum (int32, within its (n, c) plane) is kept in the work buffer and
@@ -31,33 +31,6 @@ typedef struct pool_geometry {
     int count_include_pad;
 } pool_geometry;
 
-/* The part of a window inside x: rows [h0, h1), columns [w0, w1). Never empty,
- * since infer requires padding <= kernel/2. */
-typedef struct pool_window {
-    int h0, h1, w0, w1;
-    int padded_size; /* elements of the window inside the padded input: torch's pool_size */
-} pool_window;
-
-static int max_int(int a, int b) {
-    return a > b ? a : b;
-}
-static int min_int(int a, int b) {
-    return a < b ? a : b;
-}
-
-static pool_window window_at(const pool_geometry *g, int oh, int ow) {
-    pool_window w;
-    const int h_start = oh * g->stride_h - g->pad_h, w_start = ow * g->stride_w - g->pad_w;
-    const int h_end = min_int(h_start + g->kernel_h, g->height + g->pad_h);
-    const int w_end = min_int(w_start + g->kernel_w, g->width + g->pad_w);
-    w.padded_size = (h_end - h_start) * (w_end - w_start);
-    w.h0 = max_int(h_start, 0);
-    w.w0 = max_int(w_start, 0);
-    w.h1 = min_int(h_end, g->height);
-    w.w1 = min_int(w_end, g->width);
-    return w;
-}
-
 static pool_geometry pool_geometry_of(const sn_op_io *io) {
     const sn_shape *x = &io->in_shape[0];
     const sn_op_attr *a = io->attr;
@@ -77,6 +50,147 @@ static pool_geometry pool_geometry_of(const sn_op_io *io) {
     g.out_plane = (size_t)g.out_h * (size_t)g.out_w;
     g.count_include_pad = a->count_include_pad;
     return g;
+}
+
+/* One dimension of the windows: output o covers input indices
+ * [o*stride - pad, o*stride - pad + kernel), clipped to the padded input for
+ * `padded` (torch's pool_size counts those) and to x for [lo, hi). Never empty,
+ * since infer requires padding <= kernel/2. */
+typedef struct pool_span {
+    int lo, hi;
+    int padded;
+} pool_span;
+
+static int max_int(int a, int b) {
+    return a > b ? a : b;
+}
+static int min_int(int a, int b) {
+    return a < b ? a : b;
+}
+
+static pool_span span_at(int o, int stride, int pad, int kernel, int size) {
+    pool_span s;
+    const int start = o * stride - pad, end = min_int(start + kernel, size + pad);
+    s.padded = end - start;
+    s.lo = max_int(start, 0);
+    s.hi = min_int(end, size);
+    return s;
+}
+
+/* The outputs o in [0, out) whose window element k (0 <= k < kernel) lies
+ * inside x, i.e. 0 <= o*stride - pad + k < size, as [*lo, *hi). Computed per
+ * window row and element, so the loop over outputs has no bounds test; the
+ * divisions are only needed at a padded edge (64 bits: no overflow). */
+static void outputs_inside(int k, int stride, int pad, int size, int out, int *lo, int *hi) {
+    const long long offset = (long long)k - pad;
+    long long first = 0, last = out;
+    if (offset < 0) first = (-offset + stride - 1) / stride;
+    if ((long long)(out - 1) * stride + offset > size - 1)
+        last = size - 1 - offset < 0 ? 0 : (size - 1 - offset) / stride + 1;
+    if (first > out) first = out;
+    if (last > out) last = out;
+    if (last < first) last = first;
+    *lo = (int)first;
+    *hi = (int)last;
+}
+
+typedef enum pool_kind { POOL_MAX, POOL_AVG } pool_kind;
+
+/* torch's divide_factor: the whole window, or only the elements inside x. */
+static int avg_divisor(const pool_geometry *g, const pool_span *rows, const pool_span *cols) {
+    return g->count_include_pad ? rows->padded * cols->padded
+                                : (rows->hi - rows->lo) * (cols->hi - cols->lo);
+}
+
+/* One window element for the outputs [ow_lo, ow_hi) of a row: each reads
+ * x_line[ow*stride + offset] (inside x), index line_start + that in the plane. */
+static inline void pool_update_row(pool_kind kind, const float *restrict x_line, int line_start,
+                                   int offset, int stride, int ow_lo, int ow_hi,
+                                   float *restrict y_row, int32_t *restrict arg_row) {
+    if (kind == POOL_MAX) {
+        for (int ow = ow_lo; ow < ow_hi; ow++) {
+            const int iw = ow * stride + offset;
+            const float v = x_line[iw];
+            /* First maximum wins ties; a NaN wins over everything. */
+            const int take = v > y_row[ow] || isnan(v);
+            y_row[ow] = take ? v : y_row[ow];
+            arg_row[ow] = take ? line_start + iw : arg_row[ow];
+        }
+    } else {
+        for (int ow = ow_lo; ow < ow_hi; ow++) y_row[ow] += x_line[ow * stride + offset];
+    }
+}
+
+/* The forward of one plane, the one window walk of both pools. Instead of
+ * one window at a time, it goes through the window elements (ki, kj) in
+ * row-major order and, for each, updates every output whose window holds that
+ * element inside x: the inner loop is a simple strided loop over an output row
+ * that the compiler vectorises, with no bounds test, and each output still sees
+ * its elements in row-major order, so ties, NaN and sums come out exactly as a
+ * window-by-window walk (ATen's order). Inlined with a constant `kind`.
+ *   x_plane (H, W), y_plane (OH, OW), arg_plane (OH, OW; max only: index in x_plane) */
+static inline void pool_forward_plane(const pool_geometry *g, pool_kind kind,
+                                      const float *restrict x_plane, float *restrict y_plane,
+                                      int32_t *restrict arg_plane) {
+    const int sh = g->stride_h, sw = g->stride_w, width = g->width, out_w = g->out_w;
+    for (int oh = 0; oh < g->out_h; oh++) {
+        const pool_span rows = span_at(oh, sh, g->pad_h, g->kernel_h, g->height);
+        float *y_row = y_plane + (size_t)oh * out_w;
+        int32_t *arg_row = kind == POOL_MAX ? arg_plane + (size_t)oh * out_w : NULL;
+        for (int ow = 0; ow < out_w; ow++) {
+            if (kind == POOL_MAX) {
+                /* The padding counts as -inf and never wins: an all -inf
+                 * window keeps its first element inside x. */
+                y_row[ow] = -INFINITY;
+                arg_row[ow] = rows.lo * width + max_int(ow * sw - g->pad_w, 0);
+            } else {
+                y_row[ow] = 0.0f;
+            }
+        }
+    }
+    for (int ki = 0; ki < g->kernel_h; ki++) {
+        int oh_lo, oh_hi;
+        outputs_inside(ki, sh, g->pad_h, g->height, g->out_h, &oh_lo, &oh_hi);
+        for (int kj = 0; kj < g->kernel_w; kj++) {
+            int ow_lo, ow_hi;
+            outputs_inside(kj, sw, g->pad_w, width, out_w, &ow_lo, &ow_hi);
+            const int offset = kj - g->pad_w;
+            for (int oh = oh_lo; oh < oh_hi; oh++) {
+                const int ih = oh * sh + ki - g->pad_h;
+                const float *x_line = x_plane + (size_t)ih * width;
+                float *y_row = y_plane + (size_t)oh * out_w;
+                int32_t *arg_row = kind == POOL_MAX ? arg_plane + (size_t)oh * out_w : NULL;
+                /* A constant stride lets the compiler load with shuffles, not gathers. */
+                if (sw == 2)
+                    pool_update_row(kind, x_line, ih * width, offset, 2, ow_lo, ow_hi, y_row,
+                                    arg_row);
+                else
+                    pool_update_row(kind, x_line, ih * width, offset, sw, ow_lo, ow_hi, y_row,
+                                    arg_row);
+            }
+        }
+    }
+    if (kind == POOL_AVG)
+        for (int oh = 0; oh < g->out_h; oh++) {
+            const pool_span rows = span_at(oh, sh, g->pad_h, g->kernel_h, g->height);
+            for (int ow = 0; ow < out_w; ow++) {
+                const pool_span cols = span_at(ow, sw, g->pad_w, g->kernel_w, width);
+                y_plane[(size_t)oh * out_w + ow] /= (float)avg_divisor(g, &rows, &cols);
+            }
+        }
+}
+
+/* Forward of either pool over all planes; threads take whole planes. */
+static void pool_forward(const sn_op_io *io, pool_kind kind) {
+    const pool_geometry g = pool_geometry_of(io);
+    const float *x = io->in[0];                                      /* (N, C, H, W) */
+    float *y = io->out;                                              /* (N, C, OH, OW) */
+    int32_t *argmax = kind == POOL_MAX ? (int32_t *)io->work : NULL; /* (N, C, OH, OW) */
+#pragma omp parallel for schedule(static) if ((double)g.planes * g.out_plane > POOL_PARALLEL_MIN)
+    for (int64_t plane = 0; plane < g.planes; plane++)
+        pool_forward_plane(&g, kind, x + (size_t)plane * g.in_plane,
+                           y + (size_t)plane * g.out_plane,
+                           argmax ? argmax + (size_t)plane * g.out_plane : NULL);
 }
 
 /* Shape checks of both pools; `name` is the op's for the message. */
@@ -131,33 +245,7 @@ static sn_status maxpool2d_infer(sn_op_io *io, size_t *work_size) {
 }
 
 static sn_status maxpool2d_forward(sn_op_io *io) {
-    const pool_geometry g = pool_geometry_of(io);
-    const float *x = io->in[0];
-    float *y = io->out;
-    int32_t *argmax = io->work; /* (N, C, OH, OW), index within the (n, c) plane of x */
-#pragma omp parallel for schedule(static) if ((double)g.planes * g.out_plane > POOL_PARALLEL_MIN)
-    for (int64_t plane = 0; plane < g.planes; plane++) {
-        const float *x_plane = x + (size_t)plane * g.in_plane;
-        float *y_plane = y + (size_t)plane * g.out_plane;
-        int32_t *arg_plane = argmax + (size_t)plane * g.out_plane;
-        for (int oh = 0; oh < g.out_h; oh++)
-            for (int ow = 0; ow < g.out_w; ow++) {
-                const pool_window w = window_at(&g, oh, ow);
-                int best_index = w.h0 * g.width + w.w0;
-                float best = -INFINITY;
-                for (int ih = w.h0; ih < w.h1; ih++)
-                    for (int iw = w.w0; iw < w.w1; iw++) {
-                        const int index = ih * g.width + iw;
-                        const float v = x_plane[index];
-                        if (v > best || isnan(v)) {
-                            best = v;
-                            best_index = index;
-                        }
-                    }
-                y_plane[oh * g.out_w + ow] = best;
-                arg_plane[oh * g.out_w + ow] = best_index;
-            }
-    }
+    pool_forward(io, POOL_MAX);
     return SN_OK;
 }
 
@@ -184,28 +272,8 @@ static sn_status avgpool2d_infer(sn_op_io *io, size_t *work_size) {
     return pool_infer(io, "avgpool2d");
 }
 
-/* torch's divide_factor: the whole window, or only the elements inside x. */
-static int avg_divisor(const pool_geometry *g, const pool_window *w) {
-    return g->count_include_pad ? w->padded_size : (w->h1 - w->h0) * (w->w1 - w->w0);
-}
-
 static sn_status avgpool2d_forward(sn_op_io *io) {
-    const pool_geometry g = pool_geometry_of(io);
-    const float *x = io->in[0];
-    float *y = io->out;
-#pragma omp parallel for schedule(static) if ((double)g.planes * g.out_plane > POOL_PARALLEL_MIN)
-    for (int64_t plane = 0; plane < g.planes; plane++) {
-        const float *x_plane = x + (size_t)plane * g.in_plane;
-        float *y_plane = y + (size_t)plane * g.out_plane;
-        for (int oh = 0; oh < g.out_h; oh++)
-            for (int ow = 0; ow < g.out_w; ow++) {
-                const pool_window w = window_at(&g, oh, ow);
-                float sum = 0.0f;
-                for (int ih = w.h0; ih < w.h1; ih++)
-                    for (int iw = w.w0; iw < w.w1; iw++) sum += x_plane[ih * g.width + iw];
-                y_plane[oh * g.out_w + ow] = sum / (float)avg_divisor(&g, &w);
-            }
-    }
+    pool_forward(io, POOL_AVG);
     return SN_OK;
 }
 
@@ -219,13 +287,18 @@ static void avgpool2d_backward(sn_op_io *io) {
     for (int64_t plane = 0; plane < g.planes; plane++) {
         float *dx_plane = dx + (size_t)plane * g.in_plane;
         const float *dy_plane = dy + (size_t)plane * g.out_plane;
-        for (int oh = 0; oh < g.out_h; oh++)
+        for (int oh = 0; oh < g.out_h; oh++) {
+            const pool_span rows = span_at(oh, g.stride_h, g.pad_h, g.kernel_h, g.height);
+            /* Window by window, as ATen: overlapping windows add into the
+             * same dx in this order, so it is part of the exact result. */
             for (int ow = 0; ow < g.out_w; ow++) {
-                const pool_window w = window_at(&g, oh, ow);
-                const float share = dy_plane[oh * g.out_w + ow] / (float)avg_divisor(&g, &w);
-                for (int ih = w.h0; ih < w.h1; ih++)
-                    for (int iw = w.w0; iw < w.w1; iw++) dx_plane[ih * g.width + iw] += share;
+                const pool_span cols = span_at(ow, g.stride_w, g.pad_w, g.kernel_w, g.width);
+                const float share =
+                    dy_plane[oh * g.out_w + ow] / (float)avg_divisor(&g, &rows, &cols);
+                for (int ih = rows.lo; ih < rows.hi; ih++)
+                    for (int iw = cols.lo; iw < cols.hi; iw++) dx_plane[ih * g.width + iw] += share;
             }
+        }
     }
 }
 
