@@ -146,6 +146,45 @@ static void test_train_then_eval(void **state) {
     unlink(again);
 }
 
+/* A model trained on standardised data is evaluated right only with the same
+ * --normalize: then eval counts what train printed; without it the inputs are
+ * scaled otherwise and the loss differs. */
+static void test_eval_normalize_matches_training(void **state) {
+    (void)state;
+    char model[512];
+    snprintf(model, sizeof model, "%s", sn_temp_path("standard.safetensors"));
+    const char *train[] = {"train", "--model", SPEC,  "--data",      DATA,       "--epochs",
+                           "10",    "--batch", "16",  "--optim",     "adam",     "--lr",
+                           "0.01",  "--seed",  "7",   "--threads",   "1",        "--progress",
+                           "none",  "--out",   model, "--normalize", "standard", NULL};
+    sn_cli_run r = run(train);
+    if (r.status) fail_msg("train exited %d: %s", r.status, r.err);
+    final_line f = parse_final(r.out);
+    sn_cli_run_free(&r);
+    double losses[2];
+    for (int same = 0; same < 2; same++) {
+        const char *eval[] = {
+            "eval",     "--model", model, "--data", DATA, "--json", same ? "--normalize" : NULL,
+            "standard", NULL};
+        r = run(eval);
+        if (r.status) fail_msg("eval exited %d: %s", r.status, r.err);
+        cJSON *o = cJSON_Parse(r.out);
+        assert_non_null(o);
+        losses[same] = cJSON_GetObjectItemCaseSensitive(o, "loss")->valuedouble;
+        if (same)
+            assert_int_equal((long long)cJSON_GetObjectItemCaseSensitive(o, "correct")->valuedouble,
+                             f.correct);
+        cJSON_Delete(o);
+        sn_cli_run_free(&r);
+    }
+    if (!(fabs(losses[1] - f.loss) <= 1e-6 + 1e-5 * f.loss))
+        fail_msg("eval --normalize standard: loss %.9g, train printed %.6f", losses[1], f.loss);
+    if (fabs(losses[0] - losses[1]) < 1e-3)
+        fail_msg("eval without --normalize gave the same loss %.6f: the option changed nothing",
+                 losses[0]);
+    unlink(model);
+}
+
 /* ---- bad input ---- */
 
 static void test_errors_lose_nothing(void **state) {
@@ -264,6 +303,7 @@ int main(void) {
         cmocka_unit_test(test_help),
         cmocka_unit_test(test_usage_errors),
         cmocka_unit_test(test_train_then_eval),
+        cmocka_unit_test(test_eval_normalize_matches_training),
         cmocka_unit_test(test_errors_lose_nothing),
     };
     return cmocka_run_group_tests(tests, sn_temp_dir_setup, sn_temp_dir_teardown);

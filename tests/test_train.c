@@ -500,10 +500,13 @@ static void test_run_log(void **state) {
     assert_int_equal(count_lines(log, "step", &step), 6);
     const char *keys[] = {"version",  "seed",    "threads", "gemm_backend", "spec",
                           "data",     "n_train", "n_test",  "batch",        "lr",
-                          "momentum", "optim",   "epochs"};
+                          "momentum", "optim",   "epochs",  "normalize"};
     for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
         if (!cJSON_GetObjectItemCaseSensitive(settings, keys[k]))
             fail_msg("settings line has no '%s'", keys[k]);
+    /* Float data: auto resolves to none, as applied. */
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(settings, "normalize")->valuestring,
+                        "none");
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(settings, "n_train")->valueint, 20);
     assert_true(cJSON_GetObjectItemCaseSensitive(settings, "lr")->valuedouble == 0.05);
     const char *epoch_keys[] = {"epoch",          "step", "lr",      "train_loss",

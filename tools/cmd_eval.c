@@ -65,7 +65,7 @@ static void print_text(const char *model, const char *data, const char *split, c
 
 int cli_eval(int argc, char **argv) {
     cli_model_args margs = {.command = "eval"};
-    const char *data = NULL, *loss_name = NULL;
+    const char *data = NULL, *loss_name = NULL, *normalize = "auto";
     int64_t batch = 256, limit = 0, threads = 0;
     int json = 0;
     sn_shape input_shape = {0};
@@ -80,6 +80,8 @@ int cli_eval(int argc, char **argv) {
                        "evaluate only the first N examples of the split"),
         CLI_OPTION("--input-shape", "CxHxW", CLI_SHAPE, &input_shape,
                    "a spec's example shape when it differs from the data's (same size)"),
+        CLI_OPTION("--normalize", "NAME", CLI_STRING, &normalize,
+                   "auto|none|unit|symmetric|standard, as the model was trained (default auto)"),
         CLI_THREADS_OPTION(threads),
         CLI_OPTION("--json", NULL, CLI_FLAG, &json,
                    "print one JSON object instead (fields: docs/cli.md)"),
@@ -91,13 +93,15 @@ int cli_eval(int argc, char **argv) {
     sn_loss_kind loss = SN_LOSS_NONE;
     if (loss_name && (sn_loss_parse(loss_name, &loss) != SN_OK || loss == SN_LOSS_NONE))
         return cli_usage_error("eval", "--loss: unknown loss '%s'", loss_name);
+    sn_data_opts dopts = sn_data_defaults();
+    dopts.limit = limit;
+    if (sn_normalize_parse(normalize, &dopts.normalize) != SN_OK)
+        return cli_usage_error("eval", "--normalize: %s", sn_last_error());
     cli_set_threads(threads);
 
     cli_model cm;
     if ((status = cli_model_open(&margs, &cm))) return status;
     sn_dataset *train = NULL, *test = NULL;
-    sn_data_opts dopts = sn_data_defaults();
-    dopts.limit = limit;
     if (sn_dataset_load(data, &dopts, &train, &test) != SN_OK) {
         status = cli_library_error(data);
         goto done;

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli.h"
+#include "report/run_history.h"
 #include "sinapsi/report.h"
 
 const cli_command cli_report_command = {
@@ -22,7 +25,8 @@ const cli_command cli_report_command = {
         "first Conv2d's filters. The log and DIR come first.\n",
     .details = "Class names: Fashion-MNIST's ten when the data is recognised (its path names\n"
                "it, 10 classes, 28x28 examples), else --class-names, else numbers. The data is\n"
-               "read with the default normalisation (as 'train --normalize auto').\n"
+               "read with the normalisation the log's settings line records (the default\n"
+               "for logs without one).\n"
                "The files: docs/report.md.\n",
     .run = cli_report,
 };
@@ -43,6 +47,20 @@ static int split_names(const char *text, char **copy, const char **names, int ma
 }
 
 enum { MAX_NAMES = 1000 };
+
+/* The normalisation the run trained with, from its settings line (older logs
+ * without one: the default), so the test images are read as in training. */
+static int logged_normalization(const char *log, sn_normalize *out) {
+    sn_run_history h;
+    if (sn_run_history__read(log, &h) != SN_OK) return cli_library_error(NULL);
+    const cJSON *name =
+        h.settings ? cJSON_GetObjectItemCaseSensitive(h.settings, "normalize") : NULL;
+    int status = 0;
+    if (cJSON_IsString(name) && sn_normalize_parse(name->valuestring, out) != SN_OK)
+        status = cli_error("%s: %s", log, sn_last_error());
+    sn_run_history__free(&h);
+    return status;
+}
 
 int cli_report(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *class_names = NULL;
@@ -92,6 +110,7 @@ int cli_report(int argc, char **argv) {
     if (model) {
         sn_data_opts d = sn_data_defaults();
         d.limit = limit;
+        if ((status = logged_normalization(log, &d.normalize))) goto done;
         sn_shape sample, none = {0};
         if ((status = cli_model_load(model, &cm))) goto done;
         if (!cm.is_file) {

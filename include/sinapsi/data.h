@@ -38,25 +38,30 @@ extern "C" {
 #endif
 
 typedef enum sn_normalize {
-    SN_NORM_AUTO,     /* [0, 1] for uint8 data, none for float data (the default) */
-    SN_NORM_NONE,     /* values as stored */
-    SN_NORM_UNIT,     /* x / 255: [0, 255] -> [0, 1] */
+    SN_NORM_AUTO,      /* [0, 1] for uint8 data, none for float data (the default) */
+    SN_NORM_NONE,      /* values as stored */
+    SN_NORM_UNIT,      /* x / 255: [0, 255] -> [0, 1] */
     SN_NORM_SYMMETRIC, /* x / 127.5 - 1: [0, 255] -> [-1, 1] */
-    SN_NORM_STANDARD  /* per channel (x/255 for uint8 - mean) / std, mean/std from the
-                         training split unless given */
+    SN_NORM_STANDARD   /* per channel (x/255 for uint8 - mean) / std, mean/std from the
+                          training split unless given */
 } sn_normalize;
 
 typedef struct sn_data_opts {
     sn_normalize normalize;
-    int n_channels_stats;   /* SN_NORM_STANDARD: number of given mean/std values (0 =
-                               compute them from the training split) */
-    float mean[4], std[4];  /* per channel, for SN_NORM_STANDARD */
-    int csv_label_col;      /* CSV: column of the label (default 0; -1 = last) */
-    int csv_header;         /* CSV: 1 = first row is a header, 0 = none, -1 = detect (default) */
-    int64_t limit;          /* keep only the first `limit` examples of each split (0 = all) */
+    int n_channels_stats;  /* SN_NORM_STANDARD: number of given mean/std values (0 =
+                              compute them from the training split) */
+    float mean[4], std[4]; /* per channel, for SN_NORM_STANDARD */
+    int csv_label_col;     /* CSV: column of the label (default 0; -1 = last) */
+    int csv_header;        /* CSV: 1 = first row is a header, 0 = none, -1 = detect (default) */
+    int64_t limit;         /* keep only the first `limit` examples of each split (0 = all) */
 } sn_data_opts;
 
 sn_data_opts sn_data_defaults(void);
+
+/* "auto", "none", "unit", "symmetric", "standard" (the --normalize names). */
+const char *sn_normalize_name(sn_normalize n);
+/* The inverse; SN_ERR_INVALID_ARG for an unknown name. */
+sn_status sn_normalize_parse(const char *name, sn_normalize *out);
 
 typedef struct sn_dataset sn_dataset;
 
@@ -83,6 +88,9 @@ int64_t sn_dataset_target_size(const sn_dataset *ds);
  * training and test splits: 10 for Fashion-MNIST); 0 when targets are float
  * values. */
 int sn_dataset_num_classes(const sn_dataset *ds);
+/* The normalisation a batch gets, AUTO resolved (UNIT for uint8 data, NONE
+ * for float data). Recorded in training logs so a report reads data alike. */
+sn_normalize sn_dataset_normalization(const sn_dataset *ds);
 /* The file or directory it came from, for messages. */
 const char *sn_dataset_source(const sn_dataset *ds);
 
@@ -90,8 +98,7 @@ const char *sn_dataset_source(const sn_dataset *ds);
  * their targets into y (n, target_size) (class indices as floats). Indices must
  * be in [0, count): SN_ERR_RANGE otherwise, with nothing written. x or y may be
  * NULL. Allocates nothing; concurrent calls on one dataset are safe. */
-sn_status sn_dataset_batch(const sn_dataset *ds, const int64_t *idx, int64_t n, float *x,
-                           float *y);
+sn_status sn_dataset_batch(const sn_dataset *ds, const int64_t *idx, int64_t n, float *x, float *y);
 
 /* Splits off the last `fraction` of ds (0 < fraction < 1; round(count *
  * fraction) examples, and both parts non-empty) as a new dataset with the same
@@ -105,13 +112,13 @@ void sn_shuffle_indices(int64_t *order, int64_t n, sn_rng *rng);
 /* ---- single IDX files ---- */
 
 typedef struct sn_idx {
-    int type;         /* IDX type code: 0x08 unsigned byte (the only one MNIST uses), 0x09
-                         signed byte, 0x0B short, 0x0C int, 0x0D float, 0x0E double */
-    int ndim;         /* 1..4 */
+    int type; /* IDX type code: 0x08 unsigned byte (the only one MNIST uses), 0x09
+                 signed byte, 0x0B short, 0x0C int, 0x0D float, 0x0E double */
+    int ndim; /* 1..4 */
     int64_t dim[4];
-    int64_t count;    /* product of dims */
-    uint8_t *u8;      /* data when type is 0x08 */
-    float *f32;       /* data converted to float for the other types */
+    int64_t count; /* product of dims */
+    uint8_t *u8;   /* data when type is 0x08 */
+    float *f32;    /* data converted to float for the other types */
 } sn_idx;
 
 /* Reads one IDX file (plain or gzip, detected by content), checking the magic,

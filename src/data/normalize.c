@@ -26,6 +26,28 @@
 
 #include "core/error.h"
 
+static const char *const normalize_names[] = {"auto", "none", "unit", "symmetric", "standard"};
+#define N_NORMALIZE ((int)(sizeof normalize_names / sizeof normalize_names[0]))
+
+const char *sn_normalize_name(sn_normalize n) {
+    return (int)n >= 0 && (int)n < N_NORMALIZE ? normalize_names[n] : "?";
+}
+
+sn_status sn_normalize_parse(const char *name, sn_normalize *out) {
+    for (int k = 0; name && k < N_NORMALIZE; k++)
+        if (!strcmp(name, normalize_names[k])) {
+            *out = (sn_normalize)k;
+            return SN_OK;
+        }
+    return sn_error(SN_ERR_INVALID_ARG,
+                    "unknown normalisation '%s' (auto, none, unit, symmetric or standard)",
+                    name ? name : "");
+}
+
+sn_normalize sn_dataset_normalization(const sn_dataset *ds) {
+    return ds ? ds->normalize : SN_NORM_NONE;
+}
+
 float sn_dataset_normalize_value(const sn_dataset *ds, int c, float v) {
     switch (ds->normalize) {
     case SN_NORM_UNIT:

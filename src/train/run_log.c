@@ -78,6 +78,8 @@ sn_status sn_run_log__settings(sn_run_log *log, const sn_settings *s, const sn_t
             cJSON_AddStringToObject(j, e->key, e->value);
     }
     cJSON_AddStringToObject(j, "data", sn_dataset_source(train));
+    /* As applied (auto resolved), so that a report reads the data alike. */
+    cJSON_AddStringToObject(j, "normalize", sn_normalize_name(sn_dataset_normalization(train)));
     cJSON_AddNumberToObject(j, "n_test", eval ? (double)sn_dataset_count(eval) : 0.0);
     add_string_or_null(j, "eval_split", eval ? eval_split : NULL);
     cJSON_AddNumberToObject(j, "log_steps", o->log_steps != 0);
