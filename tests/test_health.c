@@ -326,31 +326,11 @@ static void test_health_changes_nothing(void **state) {
 /* Runs the fixture for 2 epochs with health every 2 steps and `progress`,
  * stdout going to a file; returns what was written (the caller frees it). */
 static char *captured_stdout(sn_progress progress) {
-    const char *path = sn_temp_path("stdout.txt");
-    sn_dataset *ds = sn_fixture_blobs(20, 1);
-    sn_model *m = sn_fixture_mlp(0);
     sn_train_opts o = sn_fixture_opts();
     o.epochs = 2;
     o.progress = progress;
     o.health_every = 2;
-    fflush(NULL);
-    const int saved = dup(1);
-    FILE *capture = fopen(path, "w");
-    assert_non_null(capture);
-    dup2(fileno(capture), 1);
-    const sn_status st = sn_train(m, ds, NULL, &o, NULL);
-    fflush(NULL);
-    dup2(saved, 1);
-    close(saved);
-    fclose(capture);
-    SN_ASSERT_OK(st);
-    size_t len = 0;
-    char *text = (char *)sn_fixture_read_file(path, &len);
-    assert_non_null(text);
-    text[len] = '\0';
-    sn_model_destroy(m);
-    sn_dataset_destroy(ds);
-    return text;
+    return sn_fixture_train_captured(&o, 0, 1);
 }
 
 /* The table follows each epoch's line; nothing is printed with NONE. */

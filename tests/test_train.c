@@ -539,32 +539,10 @@ static void test_run_log(void **state) {
 /* Runs a 2-epoch training with `progress` while file descriptor fd goes to
  * a file; returns what was written there (the caller frees it). */
 static char *capture_training(sn_progress progress, int fd) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", sn_temp_path("captured.txt"));
-    sn_dataset *ds = sn_fixture_blobs(20, 1), *test = sn_fixture_blobs(10, 2);
-    sn_model *m = sn_fixture_mlp(0);
     sn_train_opts o = sn_fixture_opts();
     o.epochs = 2;
     o.progress = progress;
-    fflush(NULL);
-    const int saved = dup(fd);
-    FILE *capture = fopen(path, "w");
-    assert_non_null(capture);
-    dup2(fileno(capture), fd);
-    const sn_status st = sn_train(m, ds, test, &o, NULL);
-    fflush(NULL);
-    dup2(saved, fd);
-    close(saved);
-    fclose(capture);
-    SN_ASSERT_OK(st);
-    size_t len = 0;
-    char *text = (char *)sn_fixture_read_file(path, &len);
-    assert_non_null(text);
-    text[len] = '\0';
-    sn_model_destroy(m);
-    sn_dataset_destroy(ds);
-    sn_dataset_destroy(test);
-    return text;
+    return sn_fixture_train_captured(&o, 1, fd);
 }
 
 static int count_char(const char *text, char c) {

@@ -4,7 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "support/temp_dir.h"
 #include "support/test_support.h"
 
 sn_dataset *sn_fixture_blobs(int64_t n, uint64_t seed) {
@@ -49,9 +51,13 @@ static sn_model *fixture_mlp(int dropout, int batchnorm) {
     return m;
 }
 
-sn_model *sn_fixture_mlp(int dropout) { return fixture_mlp(dropout, 0); }
+sn_model *sn_fixture_mlp(int dropout) {
+    return fixture_mlp(dropout, 0);
+}
 
-sn_model *sn_fixture_mlp_batchnorm(void) { return fixture_mlp(1, 1); }
+sn_model *sn_fixture_mlp_batchnorm(void) {
+    return fixture_mlp(1, 1);
+}
 
 float *sn_fixture_buffers(sn_model *m, size_t *n) {
     const float *buffers = sn_graph_buffers(sn_model_graph(m), n);
@@ -106,4 +112,30 @@ int sn_fixture_same_file(const char *a, const char *b) {
     free(x);
     free(y);
     return same;
+}
+
+char *sn_fixture_train_captured(const sn_train_opts *o, int with_test, int fd) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", sn_temp_path("captured.txt"));
+    sn_dataset *ds = sn_fixture_blobs(20, 1), *test = with_test ? sn_fixture_blobs(10, 2) : NULL;
+    sn_model *m = sn_fixture_mlp(0);
+    fflush(NULL);
+    const int saved = dup(fd);
+    FILE *capture = fopen(path, "w");
+    assert_non_null(capture);
+    dup2(fileno(capture), fd);
+    const sn_status st = sn_train(m, ds, test, o, NULL);
+    fflush(NULL);
+    dup2(saved, fd);
+    close(saved);
+    fclose(capture);
+    SN_ASSERT_OK(st);
+    size_t len = 0;
+    char *text = (char *)sn_fixture_read_file(path, &len);
+    assert_non_null(text);
+    text[len] = '\0';
+    sn_model_destroy(m);
+    sn_dataset_destroy(ds);
+    sn_dataset_destroy(test);
+    return text;
 }

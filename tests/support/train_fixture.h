@@ -29,6 +29,12 @@ float *sn_fixture_buffers(sn_model *m, size_t *n);
 /* 3 epochs, batch 8, SGD lr 0.05 momentum 0.9, seed 7, no progress output. */
 sn_train_opts sn_fixture_opts(void);
 
+/* Trains sn_fixture_mlp(0) on sn_fixture_blobs(20, 1) (and, when with_test,
+ * a test set sn_fixture_blobs(10, 2)) with o, while file descriptor fd (1 or
+ * 2) goes to a file; fails the test if training fails, and returns what was
+ * written there, NUL-terminated (the caller frees it). */
+char *sn_fixture_train_captured(const sn_train_opts *o, int with_test, int fd);
+
 /* A copy of the model's parameter block (*n floats); the caller frees it. */
 float *sn_fixture_params(sn_model *m, size_t *n);
 
