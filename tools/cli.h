@@ -58,7 +58,7 @@ typedef struct cli_option {
                    "a spec without weights: initialise as torch does, from SEED")
 #define CLI_THREADS_OPTION(threads)                                                                \
     CLI_INT_OPTION("--threads", "T", &(threads), 0, 4096,                                          \
-                   "threads for the kernels (default: OpenMP's)")
+                   "threads for the kernels (default: SINAPSI_NUM_THREADS, OMP_NUM_THREADS or all cores)")
 /* --batch into an int64_t; default_text is its initial value, for --help. */
 #define CLI_BATCH_OPTION(batch, default_text)                                                      \
     CLI_INT_OPTION("--batch", "B", &(batch), 1, 1 << 20,                                           \
@@ -103,7 +103,7 @@ int cli_library_error(const char *path);
  * returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *command, const char *fmt, ...) CLI_PRINTF(2, 3);
 
-/* Caps OpenMP (and so OpenBLAS's OpenMP build) at n threads; 0 leaves the default. */
+/* Sets sinapsi's thread pool to n threads (sn_set_threads); 0 leaves the default. */
 void cli_set_threads(int64_t n);
 
 /* Seconds on a monotonic clock. */

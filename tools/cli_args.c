@@ -7,10 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "cli.h"
 
 /* Writes msg to stderr on one line: a message from a file name or from the
@@ -212,11 +208,7 @@ int cli_parse(const cli_command *cmd, cli_option *options, int n_options, int ar
 }
 
 void cli_set_threads(int64_t n) {
-#ifdef _OPENMP
-    if (n > 0) omp_set_num_threads((int)n);
-#else
-    (void)n;
-#endif
+    if (n > 0) sn_set_threads((int)n);
 }
 
 double cli_now(void) {

@@ -12,6 +12,7 @@
  *   sinapsi/train.h    the trainer, evaluation, checkpoints
  *   sinapsi/learn.h    local rules on a Linear layer: perceptron, Hebb, Oja, Sanger
  *   sinapsi/report.h   training reports: curves, confusion matrix, filters (HTML)
+ *   sinapsi/threads.h  how many threads the kernels use
  *
  * Link with -lsinapsi. Every public name starts with sn_ (types, functions) or
  * SN_ (constants).
@@ -30,6 +31,7 @@
 #include "sinapsi/train.h"
 #include "sinapsi/learn.h"
 #include "sinapsi/report.h"
+#include "sinapsi/threads.h"
 
 #ifdef __cplusplus
 extern "C" {

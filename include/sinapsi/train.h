@@ -145,7 +145,7 @@ typedef struct sn_train_opts {
     int shuffle;            /* default 1; 0 keeps the file order */
     double val_split;       /* hold out this last fraction of train for validation
                                (split off train with sn_dataset_split, for good) */
-    int threads;            /* OpenMP and BLAS threads; 0 = all cores */
+    int threads;            /* kernel threads (sn_set_threads); 0 = the default */
     const char *checkpoint; /* written after every epoch (atomically), or NULL;
                                format and resume rules: docs/checkpoints.md */
     const char *resume;     /* continue from this checkpoint, or NULL */

@@ -5,6 +5,8 @@
  */
 #include "graph/graph_internal.h"
 
+#include "sinapsi/threads.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,6 +210,7 @@ static size_t floats_of(const sn_graph *g, const int *ids, int n) {
 }
 
 static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
+    const int workers = sn_get_threads();
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
         work_sizes[id] = 0;
@@ -219,6 +222,7 @@ static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
             any_grad |= g->nodes[n->in[i]].requires_grad;
         }
         n->io.attr = &n->attr;
+        n->io.workers = workers;
         sn_status st = n->op->infer(&n->io, &work_sizes[id]);
         if (st != SN_OK) return sn_error_prefix("node %d (%s): ", id, n->op->name);
         n->shape = n->io.out_shape;

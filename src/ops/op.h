@@ -48,6 +48,10 @@ typedef struct sn_op_io {
     const sn_op_attr *attr; /* the node's attributes */
     sn_rng *rng;            /* the graph's dropout stream */
     int training;           /* 1 in training mode, 0 in evaluation */
+    int workers;            /* threads the work buffer is sized for (>= 1), set by the
+                               graph before infer: per-worker scratch is work split in
+                               `workers` slots, and sn_parallel_for(..., workers, ...)
+                               (src/core/parallel.h) gives worker ids below it */
 } sn_op_io;
 
 typedef struct sn_op {

@@ -14,14 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-#ifdef SINAPSI_HAVE_CBLAS
-#include <cblas.h>
-#endif
-
 #include "core/error.h"
+#include "sinapsi/threads.h"
 #include "sinapsi/train.h"
 #include "train/checkpoint.h"
 #include "train/clock.h"
@@ -86,22 +80,12 @@ static sn_status check_opts(const sn_train_opts *o) {
     return SN_OK;
 }
 
-/* OpenMP, and so OpenBLAS's OpenMP build, use `threads`; 0 keeps OpenMP's
- * default (every core unless OMP_NUM_THREADS says otherwise). Returns the
- * count in use. */
+/* The thread pool (sinapsi/threads.h) uses `threads`; 0 keeps the default
+ * (SINAPSI_NUM_THREADS, OMP_NUM_THREADS, else every core). Returns the count
+ * in use. The options were validated, so the call cannot fail. */
 static int set_threads(int threads) {
-#ifdef _OPENMP
-    if (threads > 0) omp_set_num_threads(threads);
-#if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
-    /* OpenBLAS's OpenMP build follows OpenMP already; this also covers its
-     * pthreads build. Another CBLAS has no such call. */
-    openblas_set_num_threads(omp_get_max_threads());
-#endif
-    return omp_get_max_threads();
-#else
-    (void)threads;
-    return 1;
-#endif
+    if (threads > 0) sn_set_threads(threads);
+    return sn_get_threads();
 }
 
 /* One example's shape: the model's own when it is compiled for one of the

@@ -23,6 +23,8 @@
 
 #include <stddef.h>
 
+#include "core/parallel.h"
+
 #ifdef SINAPSI_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -148,6 +150,20 @@ static void scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
+typedef struct portable_tiles {
+    const gemm_problem *pb;
+    int tiles_n;
+} portable_tiles;
+
+/* Tile t of C: rows from tile row t / tiles_n, columns from tile column t % tiles_n. */
+static void portable_tile_chunk(void *ctx, int t, int worker) {
+    (void)worker;
+    const portable_tiles *pt = ctx;
+    const gemm_problem *pb = pt->pb;
+    const int i0 = (t / pt->tiles_n) * GEMM_MC, j0 = (t % pt->tiles_n) * GEMM_NC;
+    gemm_tile(pb, i0, min_int(GEMM_MC, pb->m - i0), j0, min_int(GEMM_NC, pb->n - j0));
+}
+
 void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -169,23 +185,80 @@ void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alph
         .ldc = ldc,
     };
     const int tiles_m = (m + GEMM_MC - 1) / GEMM_MC, tiles_n = (n + GEMM_NC - 1) / GEMM_NC;
-    const int n_tiles = tiles_m * tiles_n;
-    /* Threads only pay off past about a million multiply-adds. */
-#pragma omp parallel for schedule(static) if (n_tiles > 1 && (double)m * n * k > 1e6)
-    for (int t = 0; t < n_tiles; t++) {
-        const int i0 = (t / tiles_n) * GEMM_MC, j0 = (t % tiles_n) * GEMM_NC;
-        gemm_tile(&pb, i0, min_int(GEMM_MC, m - i0), j0, min_int(GEMM_NC, n - j0));
-    }
+    portable_tiles t = {&pb, tiles_n};
+    /* Threads only pay off past about a million multiply-adds; inside a chunk
+     * of sn_sgemm's cut this runs inline anyway. */
+    const int parallel = tiles_m * tiles_n > 1 && (double)m * n * k > 1e6;
+    sn_parallel_for(tiles_m * tiles_n, parallel ? SN_MAX_THREADS : 1, portable_tile_chunk, &t);
 }
 
-void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc) {
+/* One GEMM call on the caller's thread: CBLAS (single-threaded, see
+ * core/parallel.h) or the portable kernel. */
+static void sgemm_one(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
 #ifdef SINAPSI_HAVE_CBLAS
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #else
     sn_sgemm_portable(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 #endif
+}
+
+/* A large product is cut into blocks of C rows or C columns, one chunk each,
+ * on the thread pool. Each element of C is still one call's dot product over
+ * the whole of k, and the cut depends on (m, n, k) only, so the bits do not
+ * depend on the thread count. The cut is along the longer side of C: a chunk
+ * of rows re-packs all of op(B) (k x n), a chunk of columns all of op(A)
+ * (m x k), and the shorter side's operand is the cheaper one to repeat. */
+enum {
+    SPLIT_MIN_FLOPS = 4000000, /* below ~4 MFLOP (~20 us) a cut costs more than it gains */
+    SPLIT_MAX_CHUNKS = 8,
+    SPLIT_ALIGN = 16 /* blocks are multiples of 16 rows/columns: whole SIMD panels */
+};
+
+typedef struct gemm_split {
+    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int by_rows, block; /* cut C into blocks of `block` rows (by_rows) or columns */
+} gemm_split;
+
+static void gemm_split_chunk(void *ctx, int chunk, int worker) {
+    (void)worker;
+    const gemm_split *s = ctx;
+    const int start = chunk * s->block;
+    if (s->by_rows) {
+        const int rows = min_int(s->block, s->m - start);
+        /* Rows [start, start+rows) of op(A): row r is at a + r*lda, or column r of A^T. */
+        const float *a = s->a + (size_t)start * (s->trans_a ? 1 : (size_t)s->lda);
+        sgemm_one(s->trans_a, s->trans_b, rows, s->n, s->k, s->alpha, a, s->lda, s->b, s->ldb,
+                  s->beta, s->c + (size_t)start * s->ldc, s->ldc);
+    } else {
+        const int cols = min_int(s->block, s->n - start);
+        /* Columns [start, start+cols) of op(B). */
+        const float *b = s->b + (size_t)start * (s->trans_b ? (size_t)s->ldb : 1);
+        sgemm_one(s->trans_a, s->trans_b, s->m, cols, s->k, s->alpha, s->a, s->lda, b, s->ldb,
+                  s->beta, s->c + start, s->ldc);
+    }
+}
+
+void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc) {
+    sn_parallel_init();
+    const double flops = 2.0 * m * n * k;
+    const int longer = m >= n ? m : n;
+    if (flops < SPLIT_MIN_FLOPS || longer < 2 * SPLIT_ALIGN) {
+        sgemm_one(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        return;
+    }
+    int chunks = (int)(flops / SPLIT_MIN_FLOPS);
+    if (chunks > SPLIT_MAX_CHUNKS) chunks = SPLIT_MAX_CHUNKS;
+    if (chunks > longer / SPLIT_ALIGN) chunks = longer / SPLIT_ALIGN;
+    int block = (longer + chunks - 1) / chunks;
+    block = (block + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
+    gemm_split s = {trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, m >= n, block};
+    sn_parallel_for(sn_chunk_count(longer, block), SN_MAX_THREADS, gemm_split_chunk, &s);
 }
 
 const char *sn_sgemm_backend(void) {
