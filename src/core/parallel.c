@@ -96,18 +96,20 @@ static int default_threads(void) {
     return n;
 }
 
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
-
-static void blas_single_thread(void) {
-#if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
-    /* The chunks are the parallelism: a threaded BLAS inside them would put
-     * twice as many busy threads as cores. */
-    openblas_set_num_threads(1);
-#endif
-}
+/* Every thread that calls BLAS must see one BLAS thread. OpenBLAS's OpenMP
+ * build keeps its count in the OpenMP thread-count variable, which is per
+ * thread, and before each call resets its global count to the calling
+ * thread's value: a pool worker, a new thread with OpenMP's default, would
+ * otherwise switch the next GEMM to two threads (other bits, and twice as many
+ * busy threads as cores). So each thread sets it once. */
+static _Thread_local int blas_ready;
 
 void sn_parallel_init(void) {
-    pthread_once(&blas_once, blas_single_thread);
+    if (blas_ready) return;
+    blas_ready = 1;
+#if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
+    openblas_set_num_threads(1);
+#endif
 }
 
 /* ---- the workers ---- */
@@ -134,6 +136,7 @@ static worker_arg worker_args[SN_MAX_THREADS];
 static void *worker_main(void *arg) {
     const worker_arg *a = arg;
     pool *p = a->p;
+    sn_parallel_init();
     uint64_t seen = atomic_load(&p->ticket) >> 32;
     for (;;) {
         /* Wait for a new generation: spin a little, then sleep. */

@@ -18,8 +18,9 @@
  * A call from inside fn runs its chunks inline on the calling worker, in order.
  * With one thread, or n_chunks == 1, everything runs inline on the caller.
  *
- * sn_parallel_init() makes BLAS single-threaded (the chunks are the
- * parallelism); sn_sgemm and the pool call it, idempotent and thread-safe.
+ * sn_parallel_init() makes BLAS single-threaded on the calling thread (the
+ * chunks are the parallelism); sn_sgemm, the pool and its workers call it;
+ * after the first call on a thread it costs one thread-local load.
  */
 #ifndef SN_CORE_PARALLEL_H
 #define SN_CORE_PARALLEL_H

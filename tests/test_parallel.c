@@ -1,0 +1,272 @@
+/*
+ * The thread pool (src/core/parallel.h, sinapsi/threads.h): every chunk runs
+ * exactly once for any chunk count, thread count and worker cap; worker ids
+ * stay below the cap; nested calls run inline on the calling worker; jobs
+ * after the workers fell asleep still run; two caller threads take turns;
+ * sn_set_threads checks its argument and reads the environment's default;
+ * and sn_sgemm's cut of a large product gives the same bits for every thread
+ * count.
+ */
+#include "support/test_support.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend/cpu/gemm.h"
+#include "core/parallel.h"
+
+enum { MAX_CHUNKS = 1000 };
+
+typedef struct count_ctx {
+    atomic_int runs[MAX_CHUNKS];
+    atomic_int bad_worker;
+    atomic_int max_worker_seen;
+    int worker_bound;
+} count_ctx;
+
+static void count_chunk(void *arg, int chunk, int worker) {
+    count_ctx *c = arg;
+    atomic_fetch_add(&c->runs[chunk], 1);
+    if (worker < 0 || worker >= c->worker_bound) atomic_store(&c->bad_worker, 1);
+    int seen = atomic_load(&c->max_worker_seen);
+    while (worker > seen && !atomic_compare_exchange_weak(&c->max_worker_seen, &seen, worker)) {
+    }
+}
+
+/* Runs one job and checks that each chunk ran once and worker ids were in range. */
+static void check_job(int n_chunks, int max_workers, int threads) {
+    static count_ctx c;
+    memset(&c, 0, sizeof c);
+    const int cap = max_workers < threads ? max_workers : threads;
+    c.worker_bound = cap < 1 ? 1 : cap;
+    sn_parallel_for(n_chunks, max_workers, count_chunk, &c);
+    for (int i = 0; i < n_chunks; i++)
+        if (atomic_load(&c.runs[i]) != 1)
+            fail_msg("%d chunks, cap %d, %d threads: chunk %d ran %d times", n_chunks, max_workers,
+                     threads, i, atomic_load(&c.runs[i]));
+    for (int i = n_chunks; i < MAX_CHUNKS; i++)
+        if (atomic_load(&c.runs[i]) != 0) fail_msg("chunk %d beyond %d ran", i, n_chunks);
+    if (atomic_load(&c.bad_worker))
+        fail_msg("%d chunks, cap %d, %d threads: a worker id was outside [0, %d)", n_chunks,
+                 max_workers, threads, c.worker_bound);
+}
+
+static void test_every_chunk_once(void **state) {
+    (void)state;
+    static const int chunk_counts[] = {0, 1, 2, 3, 7, 64, 1000};
+    static const int thread_counts[] = {1, 2, 3, 4, 8};
+    static const int caps[] = {1, 2, 3, SN_MAX_THREADS};
+    for (size_t t = 0; t < sizeof thread_counts / sizeof *thread_counts; t++) {
+        SN_ASSERT_OK(sn_set_threads(thread_counts[t]));
+        assert_int_equal(sn_get_threads(), thread_counts[t]);
+        for (size_t n = 0; n < sizeof chunk_counts / sizeof *chunk_counts; n++)
+            for (size_t k = 0; k < sizeof caps / sizeof *caps; k++)
+                check_job(chunk_counts[n], caps[k], thread_counts[t]);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* The check itself can fail: a job that runs chunk 0 twice is caught. */
+static void run_twice_chunk(void *arg, int chunk, int worker) {
+    count_chunk(arg, chunk, worker);
+    if (chunk == 0) count_chunk(arg, chunk, worker);
+}
+
+static void test_double_run_is_detected(void **state) {
+    (void)state;
+    static count_ctx c;
+    memset(&c, 0, sizeof c);
+    c.worker_bound = SN_MAX_THREADS;
+    sn_parallel_for(5, SN_MAX_THREADS, run_twice_chunk, &c);
+    assert_int_equal(atomic_load(&c.runs[0]), 2);
+}
+
+/* Many small jobs back to back: the ticket protocol under churn. */
+typedef struct sum_ctx {
+    long long *slots; /* one per chunk */
+    int round;
+} sum_ctx;
+
+static void sum_chunk(void *arg, int chunk, int worker) {
+    (void)worker;
+    sum_ctx *s = arg;
+    s->slots[chunk] += (long long)chunk * s->round;
+}
+
+static void test_many_jobs(void **state) {
+    (void)state;
+    SN_ASSERT_OK(sn_set_threads(2));
+    enum { CHUNKS = 9, ROUNDS = 20000 };
+    long long slots[CHUNKS] = {0};
+    sum_ctx s = {slots, 0};
+    for (int r = 1; r <= ROUNDS; r++) {
+        s.round = r;
+        sn_parallel_for(CHUNKS, SN_MAX_THREADS, sum_chunk, &s);
+    }
+    const long long rounds_sum = (long long)ROUNDS * (ROUNDS + 1) / 2;
+    for (int c = 0; c < CHUNKS; c++) assert_true(slots[c] == (long long)c * rounds_sum);
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* Idle longer than the spin: the workers sleep, and the next jobs wake them. */
+static void test_jobs_after_sleep(void **state) {
+    (void)state;
+    SN_ASSERT_OK(sn_set_threads(3));
+    for (int r = 0; r < 5; r++) {
+        nanosleep(&(struct timespec){0, 3000000L}, NULL); /* 3 ms */
+        check_job(50, SN_MAX_THREADS, 3);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* A call from inside a chunk runs inline, on the same worker, in order. */
+typedef struct nested_ctx {
+    atomic_int inner_runs;
+    atomic_int inner_wrong_worker;
+    atomic_int outer_worker[16];
+} nested_ctx;
+
+typedef struct inner_ctx {
+    nested_ctx *outer;
+    int worker;
+    int next; /* inner chunks must come in order 0, 1, 2 ... */
+} inner_ctx;
+
+static void inner_chunk(void *arg, int chunk, int worker) {
+    inner_ctx *in = arg;
+    if (worker != in->worker || chunk != in->next)
+        atomic_store(&in->outer->inner_wrong_worker, 1);
+    in->next++;
+    atomic_fetch_add(&in->outer->inner_runs, 1);
+}
+
+static void outer_chunk(void *arg, int chunk, int worker) {
+    nested_ctx *n = arg;
+    atomic_store(&n->outer_worker[chunk], worker);
+    inner_ctx in = {n, worker, 0};
+    sn_parallel_for(4, SN_MAX_THREADS, inner_chunk, &in);
+}
+
+static void test_nested_inline(void **state) {
+    (void)state;
+    SN_ASSERT_OK(sn_set_threads(2));
+    static nested_ctx n;
+    memset(&n, 0, sizeof n);
+    sn_parallel_for(16, SN_MAX_THREADS, outer_chunk, &n);
+    assert_int_equal(atomic_load(&n.inner_runs), 16 * 4);
+    assert_int_equal(atomic_load(&n.inner_wrong_worker), 0);
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* Two application threads run jobs at once: they take turns, both complete. */
+static void *caller_main(void *arg) {
+    long long *slots = arg;
+    sum_ctx s = {slots, 1};
+    for (int r = 0; r < 2000; r++) sn_parallel_for(6, SN_MAX_THREADS, sum_chunk, &s);
+    return NULL;
+}
+
+static void test_two_callers(void **state) {
+    (void)state;
+    SN_ASSERT_OK(sn_set_threads(2));
+    long long a[6] = {0}, b[6] = {0};
+    pthread_t ta, tb;
+    assert_int_equal(pthread_create(&ta, NULL, caller_main, a), 0);
+    assert_int_equal(pthread_create(&tb, NULL, caller_main, b), 0);
+    pthread_join(ta, NULL);
+    pthread_join(tb, NULL);
+    for (int c = 0; c < 6; c++) {
+        assert_true(a[c] == 2000LL * c);
+        assert_true(b[c] == 2000LL * c);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+static void test_set_threads_arguments(void **state) {
+    (void)state;
+    assert_int_equal(sn_set_threads(-1), SN_ERR_INVALID_ARG);
+    assert_non_null(strstr(sn_last_error(), "-1"));
+    assert_int_equal(sn_set_threads(SN_MAX_THREADS + 1), SN_ERR_INVALID_ARG);
+    SN_ASSERT_OK(sn_set_threads(SN_MAX_THREADS));
+    assert_int_equal(sn_get_threads(), SN_MAX_THREADS);
+
+    /* The default: SINAPSI_NUM_THREADS, then OMP_NUM_THREADS (a list's first
+     * entry), then the online CPUs; junk is ignored. */
+    const char *saved_sn = getenv("SINAPSI_NUM_THREADS"), *saved_omp = getenv("OMP_NUM_THREADS");
+    char *keep_sn = saved_sn ? strdup(saved_sn) : NULL, *keep_omp = saved_omp ? strdup(saved_omp) : NULL;
+    setenv("SINAPSI_NUM_THREADS", "3", 1);
+    setenv("OMP_NUM_THREADS", "5", 1);
+    SN_ASSERT_OK(sn_set_threads(0));
+    assert_int_equal(sn_get_threads(), 3);
+    unsetenv("SINAPSI_NUM_THREADS");
+    SN_ASSERT_OK(sn_set_threads(0));
+    assert_int_equal(sn_get_threads(), 5);
+    setenv("OMP_NUM_THREADS", "4,2", 1);
+    SN_ASSERT_OK(sn_set_threads(0));
+    assert_int_equal(sn_get_threads(), 4);
+    setenv("OMP_NUM_THREADS", "many", 1);
+    SN_ASSERT_OK(sn_set_threads(0));
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    assert_int_equal(sn_get_threads(), cpus < 1 ? 1 : cpus > SN_MAX_THREADS ? SN_MAX_THREADS : cpus);
+    if (keep_sn) setenv("SINAPSI_NUM_THREADS", keep_sn, 1);
+    if (keep_omp)
+        setenv("OMP_NUM_THREADS", keep_omp, 1);
+    else
+        unsetenv("OMP_NUM_THREADS");
+    free(keep_sn);
+    free(keep_omp);
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* sn_sgemm cuts a large product on the pool: the same bits for 1, 2 and 3
+ * threads, for row cuts (m > n) and column cuts (n > m), all transposes. */
+static void test_sgemm_cut_is_thread_independent(void **state) {
+    (void)state;
+    static const int shapes[][3] = {{512, 96, 300}, {64, 784, 256}, {1000, 33, 129}, {37, 900, 200}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
+        float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+        float *c[3];
+        assert_non_null(a);
+        assert_non_null(b);
+        uint32_t x = 12345u;
+        for (long i = 0; i < (long)m * k; i++) a[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        for (long i = 0; i < (long)k * n; i++) b[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        for (int trans = 0; trans < 4; trans++) {
+            const int ta = trans & 1, tb = trans >> 1;
+            for (int t = 0; t < 3; t++) {
+                SN_ASSERT_OK(sn_set_threads(t + 1));
+                c[t] = malloc(sizeof(float) * (size_t)m * n);
+                assert_non_null(c[t]);
+                for (long i = 0; i < (long)m * n; i++) c[t][i] = 1.0f;
+                sn_sgemm(ta, tb, m, n, k, 0.5f, a, ta ? m : k, b, tb ? k : n, 0.25f, c[t], n);
+            }
+            for (int t = 1; t < 3; t++)
+                if (memcmp(c[0], c[t], sizeof(float) * (size_t)m * n) != 0)
+                    fail_msg("sgemm %dx%dx%d trans %d/%d: %d threads differ from 1", m, n, k, ta, tb,
+                             t + 1);
+            for (int t = 0; t < 3; t++) free(c[t]);
+        }
+        free(a);
+        free(b);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_chunk_once),
+        cmocka_unit_test(test_double_run_is_detected),
+        cmocka_unit_test(test_many_jobs),
+        cmocka_unit_test(test_jobs_after_sleep),
+        cmocka_unit_test(test_nested_inline),
+        cmocka_unit_test(test_two_callers),
+        cmocka_unit_test(test_set_threads_arguments),
+        cmocka_unit_test(test_sgemm_cut_is_thread_independent),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
