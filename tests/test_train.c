@@ -604,7 +604,6 @@ static void test_fashion_mnist_accuracy(void **state) {
     o.optim.momentum = 0.9;
     o.seed = 1;
     o.progress = SN_PROGRESS_NONE;
-    o.threads = 1; /* on 2 busy cores, OpenMP's waits make this small model slower */
     sn_train_result r;
     SN_ASSERT_OK(sn_train(m, train, test, &o, &r));
     print_message("  Fashion-MNIST, MLP 784-128-10, 5000 images x 3 epochs: train loss %.4f, "

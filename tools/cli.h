@@ -57,7 +57,7 @@ typedef struct cli_option {
         CLI_OPTION("--init", "SEED", CLI_UINT64, &(args).init_seed,                                \
                    "a spec without weights: initialise as torch does, from SEED")
 #define CLI_THREADS_OPTION(threads)                                                                \
-    CLI_INT_OPTION("--threads", "T", &(threads), 0, 4096,                                          \
+    CLI_INT_OPTION("--threads", "T", &(threads), 0, SN_MAX_THREADS,                                          \
                    "threads for the kernels (default: SINAPSI_NUM_THREADS, OMP_NUM_THREADS or all cores)")
 /* --batch into an int64_t; default_text is its initial value, for --help. */
 #define CLI_BATCH_OPTION(batch, default_text)                                                      \

@@ -2,16 +2,27 @@
 #include "train/numeric.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/error.h"
 
+/* A float is NaN or infinite exactly when its 8 exponent bits are all ones
+ * (IEEE 754 binary32). Checked on the bits with an OR over the block, an
+ * integer loop the compiler vectorises: this runs on every parameter gradient
+ * of every step, and a sum in double (one dependent add per element) cost
+ * ~1 ns per parameter, most of an MLP step. */
 int sn_train__all_finite(const float *x, size_t n) {
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum += x[i];
-    return isfinite(sum);
+    const uint32_t exponent = 0x7f800000u;
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], sizeof bits);
+        bad |= (uint32_t)((bits & exponent) == exponent);
+    }
+    return bad == 0;
 }
 
 const char *sn_train__module_text(const sn_model *m, int index, char *buf, size_t cap) {

@@ -74,7 +74,9 @@ static sn_status check_opts(const sn_train_opts *o) {
     if (o->max_steps < 0) return sn_error(SN_ERR_INVALID_ARG, "train: max_steps must be >= 0");
     if (o->health_every < 0)
         return sn_error(SN_ERR_INVALID_ARG, "train: health_every must be >= 0");
-    if (o->threads < 0) return sn_error(SN_ERR_INVALID_ARG, "train: threads must be >= 0");
+    if (o->threads < 0 || o->threads > SN_MAX_THREADS)
+        return sn_error(SN_ERR_INVALID_ARG, "train: threads must be in [0, %d], got %d",
+                        SN_MAX_THREADS, o->threads);
     if ((unsigned)o->progress > SN_PROGRESS_NONE)
         return sn_error(SN_ERR_INVALID_ARG, "train: unknown progress mode %d", (int)o->progress);
     return SN_OK;
