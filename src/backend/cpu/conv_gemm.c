@@ -1,25 +1,526 @@
 /*
- * The products of src/backend/cpu/conv_gemm.h, through the GEMM seam. (A
- * first version: thin-shape kernels replace these where they win.)
+ * The products of src/backend/cpu/conv_gemm.h: register-blocked kernels for
+ * the thin shapes of small CNNs, written with GCC/clang vector extensions so
+ * that one source serves every target (16 lanes with AVX-512, 8 with AVX, 4
+ * otherwise: SSE2, NEON), and sn_sgemm where they would lose
+ * (sn_conv_gemm_route). Two kernels cover the three products:
+ *
+ *  - bcast_block, for forward and dcol: C = A B (+ bias), A (M, D) read
+ *    through two strides, B (D, P) and C (M, P) row-major. A block of mr rows
+ *    of C and nv vectors of columns lives in mr*nv accumulator registers; each
+ *    step d loads the nv vectors of row d of B once and adds a[i, d] (one
+ *    broadcast) times them into row i's accumulators:
+ *        c[i][j] = fma(a[i,D-1], b[D-1][j], ... fma(a[i,0], b[0][j], init_i))
+ *    with init_i = bias[i] or 0. Forward: A = W (rows o, depth k); dcol:
+ *    A = W^T (rows k, depth o), a[k, o] = W[o*K + k]. Columns past the last
+ *    whole block are covered by a block shifted left to end at column P: it
+ *    recomputes a few columns with the same operations in the same order,
+ *    hence the same bits, and never reads past the end of a row.
+ *  - dot_block, for dW: dw[o][k] += sum_j dy[o][j] col[k][j] for a block of
+ *    mo rows o and nk rows k. Each accumulator holds VL partial sums, lane l
+ *    summing the columns j = l (mod VL) in ascending order; each step loads
+ *    mo + nk vectors for mo*nk FMAs. The P mod VL columns that fill no whole
+ *    vector come first, as the vector at column 0 with the other lanes
+ *    cleared, so that nothing past a row is read. The lanes of VL
+ *    accumulators are then added in one fixed tree (reduce_group) and the sums
+ *    added to dw. Long rows are summed in chunks (dot_run), each chunk's sums
+ *    added to dw in turn.
+ *
+ * Rows are cut into the fewest blocks of at most BR (DO, DK) rows, with sizes
+ * differing by at most one (25 rows with BR = 8: 7, 6, 6, 6), so that no block
+ * is left with a single row. Every output element's operations and their
+ * order depend on the arguments only (shapes and strides, never pointer
+ * alignment or threads); they do depend on the build's target (lanes, FMA).
+ * No allocation: every buffer is in registers or a few vectors on the stack.
  */
 #include "backend/cpu/conv_gemm.h"
 
+#include <stddef.h>
+#include <string.h>
+
+#include "backend/cpu/conv_gemm_blocked.h"
 #include "backend/cpu/gemm.h"
+
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+/* VL lanes per vector, and register block sizes such that the accumulators
+ * plus the operands of one step fit the register file (32 zmm with AVX-512,
+ * 16 ymm/xmm otherwise):
+ *   BR x BV  bcast_block: rows x vectors of columns
+ *   DO x DK  dot_block: rows of dy x rows of col */
+#if defined(__AVX512F__)
+#define VL 16
+#define BR 8
+#define BV 3
+#define DO 4
+#define DK 4
+#elif defined(__AVX__)
+#define VL 8
+#define BR 4
+#define BV 3
+#define DO 2
+#define DK 4
+#else
+#define VL 4
+#define BR 3
+#define BV 3
+#define DO 2
+#define DK 4
+#endif
+
+/* The dispatchers' case lists (ROWS, COLS) go up to 8; DK is a vector width. */
+_Static_assert(BR <= 8 && BV <= 8 && DO <= 8 && DK <= 8 && (DK & (DK - 1)) == 0,
+               "block sizes beyond the dispatchers' case lists");
+
+typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+typedef int ivec __attribute__((vector_size(VL * sizeof(int))));
+typedef float dk_vec __attribute__((vector_size(DK * sizeof(float)))); /* DK a power of 2 */
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* Loops over the registers of a block are unrolled completely, so that every
+ * index into the accumulator arrays is a constant and the arrays live in
+ * registers (gcc otherwise keeps them in memory). */
+#if defined(__clang__)
+#define UNROLL
+#else
+#define UNROLL _Pragma("GCC unroll 32")
+#endif
+
+/* gcc may turn a loaded vector that several FMAs use into a memory operand of
+ * each of them, loading it again every time (seen in dot_block: 18 loads per
+ * 16 FMAs instead of 10, load-bound, half the speed). An empty asm that
+ * claims to modify the value keeps it in a register. x86 constraints: "v" is
+ * any of the 32 AVX-512 registers, "x" any of the 16 SSE/AVX ones. clang
+ * needs no help. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__AVX512F__)
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__SSE2__)
+#define IN_REGISTER(v) __asm__("" : "+x"(v))
+#else
+#define IN_REGISTER(v) ((void)0)
+#endif
+
+/* Loads and stores through memcpy: no alignment beyond float's is assumed,
+ * and no aliasing rule is bent; compilers turn them into vector moves. */
+static ALWAYS_INLINE vec load_v(const float *x) {
+    vec v;
+    memcpy(&v, x, sizeof v);
+    return v;
+}
+
+static ALWAYS_INLINE void store_v(float *x, vec v) {
+    memcpy(x, &v, sizeof v);
+}
+
+/* The first n < VL lanes from x, the others zero. */
+static inline vec load_part(const float *x, int n) {
+    vec v = {0};
+    memcpy(&v, x, (size_t)n * sizeof(float));
+    return v;
+}
+
+static inline void store_part(float *x, vec v, int n) {
+    memcpy(x, &v, (size_t)n * sizeof(float));
+}
+
+/* s in every lane. (A scalar operand of a vector operation is broadcast;
+ * s - 0 is s exactly, -0 included, and compiles to the broadcast alone.) */
+static ALWAYS_INLINE vec splat(float s) {
+    const vec zero = {0};
+    return s - zero;
+}
+
+/* a*b + c with one rounding where the target has FMA (ISO C mode does not
+ * contract a*b + c, so the instruction is asked for by name), else two. */
+static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
+#if defined(__AVX512F__)
+    return _mm512_fmadd_ps(a, b, c);
+#elif defined(__FMA__)
+    return _mm256_fmadd_ps(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* Lane lists for __builtin_shufflevector, whose indices must be constants:
+ * LANES(F, h) is F(h, 0), ..., F(h, VL-1). */
+#if VL == 16
+#define LANES(F, h)                                                                                \
+    F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7), F(h, 8), F(h, 9),      \
+        F(h, 10), F(h, 11), F(h, 12), F(h, 13), F(h, 14), F(h, 15)
+#elif VL == 8
+#define LANES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3), F(h, 4), F(h, 5), F(h, 6), F(h, 7)
+#else
+#define LANES(F, h) F(h, 0), F(h, 1), F(h, 2), F(h, 3)
+#endif
+
+/* One level of the transposing reduction: a and b are made of segments of 2h
+ * lanes, each a partial sum of one accumulator; the result holds a's segments
+ * then b's, each halved to h lanes by adding its upper half to its lower:
+ * output lane i, from a when i < VL/2 (else from b, index + VL), segment
+ * s = (i mod VL/2) / h, offset r = i mod h, is lane s*2h + r plus lane s*2h + h + r. */
+#define LO_LANE(h, i) (((i) < VL / 2 ? 0 : VL) + ((i) % (VL / 2)) / (h)*2 * (h) + (i) % (h))
+#define HI_LANE(h, i) (LO_LANE(h, i) + (h))
+#define LANE_INDEX(h, i) (i)
+#define PAIR_SUM(a, b, h)                                                                          \
+    (__builtin_shufflevector(a, b, LANES(LO_LANE, h)) +                                            \
+     __builtin_shufflevector(a, b, LANES(HI_LANE, h)))
+#define REDUCE_LEVEL(g, h)                                                                         \
+    UNROLL for (int i_ = 0; i_ < (h); i_++) g[i_] = PAIR_SUM(g[2 * i_], g[2 * i_ + 1], h)
+
+/* Lane i of the result = the sum of the lanes of g[i], for VL vectors g (which
+ * are overwritten), as a tree: log2(VL) levels of PAIR_SUM, VL - 1 vector
+ * additions in all instead of VL (VL - 1) scalar ones. The order of the
+ * additions is fixed, so the sums are reproducible. */
+static ALWAYS_INLINE vec reduce_group(vec g[VL]) {
+#if VL >= 16
+    REDUCE_LEVEL(g, 8);
+#endif
+#if VL >= 8
+    REDUCE_LEVEL(g, 4);
+#endif
+    REDUCE_LEVEL(g, 2);
+    REDUCE_LEVEL(g, 1);
+    return g[0];
+}
+
+/* Case lists for the dispatchers: ROWS(n, X) is X(1) ... X(n), COLS(n, X, a)
+ * is X(a, 1) ... X(a, n) (two chains, as a macro cannot expand inside itself). */
+#define ROWS1(X) X(1)
+#define ROWS2(X) ROWS1(X) X(2)
+#define ROWS3(X) ROWS2(X) X(3)
+#define ROWS4(X) ROWS3(X) X(4)
+#define ROWS5(X) ROWS4(X) X(5)
+#define ROWS6(X) ROWS5(X) X(6)
+#define ROWS7(X) ROWS6(X) X(7)
+#define ROWS8(X) ROWS7(X) X(8)
+#define ROWS_(n, X) ROWS##n(X)
+#define ROWS(n, X) ROWS_(n, X)
+#define COLS1(X, a) X(a, 1)
+#define COLS2(X, a) COLS1(X, a) X(a, 2)
+#define COLS3(X, a) COLS2(X, a) X(a, 3)
+#define COLS4(X, a) COLS3(X, a) X(a, 4)
+#define COLS5(X, a) COLS4(X, a) X(a, 5)
+#define COLS6(X, a) COLS5(X, a) X(a, 6)
+#define COLS7(X, a) COLS6(X, a) X(a, 7)
+#define COLS8(X, a) COLS7(X, a) X(a, 8)
+#define COLS_(n, X, a) COLS##n(X, a)
+#define COLS(n, X, a) COLS_(n, X, a)
+
+/* Block b of the split of n rows into ceil(n / max) blocks of sizes differing
+ * by at most one: the larger ones first. */
+static void balanced_block(int n, int max, int b, int *start, int *size) {
+    const int blocks = (n + max - 1) / max, base = n / blocks, extra = n % blocks;
+    *size = base + (b < extra);
+    *start = b * base + (b < extra ? b : extra);
+}
+
+/* ---- bcast_block: C = A B (+ bias) ---- */
+
+typedef struct bcast_problem {
+    int m, depth, n;
+    const float *a; /* a[i, d] = a[i*a_row + d*a_depth] */
+    ptrdiff_t a_row, a_depth;
+    const float *b; /* (depth, n), row stride ldb */
+    ptrdiff_t ldb;
+    const float *bias; /* (m) or NULL */
+    float *c;          /* (m, n), row stride ldc */
+    ptrdiff_t ldc;
+} bcast_problem;
+
+/* Rows [i0, i0+mr) and columns [j0, j0 + nv*VL) of C; nv == 0 means one vector
+ * of only n_part (< VL) columns. mr and nv are constants at each call site
+ * (bcast_dispatch), so that acc lives in registers. */
+static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, const int nv, int i0,
+                                      int j0, int n_part) {
+    const int nvec = nv ? nv : 1;
+    vec acc[BR][BV];
+    UNROLL
+    for (int i = 0; i < mr; i++) {
+        const vec init = splat(pb->bias ? pb->bias[i0 + i] : 0.0f);
+        UNROLL
+        for (int v = 0; v < nvec; v++) acc[i][v] = init;
+    }
+    const float *a = pb->a + i0 * pb->a_row, *b = pb->b + j0;
+    for (int d = 0; d < pb->depth; d++, a += pb->a_depth, b += pb->ldb) {
+        vec bv[BV];
+        UNROLL
+        for (int v = 0; v < nvec; v++) {
+            bv[v] = nv ? load_v(b + v * VL) : load_part(b, n_part);
+            IN_REGISTER(bv[v]);
+        }
+        UNROLL
+        for (int i = 0; i < mr; i++) {
+            const vec ai = splat(a[i * pb->a_row]);
+            UNROLL
+            for (int v = 0; v < nvec; v++) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
+        }
+    }
+    UNROLL
+    for (int i = 0; i < mr; i++) {
+        float *c = pb->c + (i0 + i) * pb->ldc + j0;
+        UNROLL
+        for (int v = 0; v < nvec; v++) {
+            if (nv)
+                store_v(c + v * VL, acc[i][v]);
+            else
+                store_part(c, acc[i][v], n_part);
+        }
+    }
+}
+
+#define BCAST_CASE(mr, nv)                                                                         \
+    case 16 * mr + nv:                                                                             \
+        bcast_block(pb, mr, nv, i0, j0, n_part);                                                   \
+        return;
+#define BCAST_ROW(mr) BCAST_CASE(mr, 0) COLS(BV, BCAST_CASE, mr)
+
+static void bcast_dispatch(const bcast_problem *pb, int mr, int nv, int i0, int j0, int n_part) {
+    switch (16 * mr + nv) {
+        ROWS(BR, BCAST_ROW)
+    default:
+        return;
+    }
+}
+
+/* Columns [j0, j0 + nv*VL) (or n_part of them, nv == 0) of every row block. */
+static void bcast_columns(const bcast_problem *pb, int nv, int j0, int n_part) {
+    const int blocks = (pb->m + BR - 1) / BR;
+    for (int b = 0; b < blocks; b++) {
+        int i0, mr;
+        balanced_block(pb->m, BR, b, &i0, &mr);
+        bcast_dispatch(pb, mr, nv, i0, j0, n_part);
+    }
+}
+
+static void bcast_run(const bcast_problem *pb) {
+    const int n = pb->n;
+    int j = 0;
+    for (; j + BV * VL <= n; j += BV * VL) bcast_columns(pb, BV, j, 0);
+    const int rest = n - j, nv = (rest + VL - 1) / VL;
+    if (rest == 0) return;
+    if (n >= nv * VL) {
+        bcast_columns(pb, nv, n - nv * VL, 0); /* may overlap the previous block */
+        return;
+    }
+    /* Here j == 0 and n < BV*VL is not a multiple of VL. */
+    if (n >= VL) {
+        bcast_columns(pb, n / VL, 0, 0);
+        bcast_columns(pb, 1, n - VL, 0);
+    } else {
+        bcast_columns(pb, 0, 0, n);
+    }
+}
+
+/* ---- dot_block: dw += dy col^T ---- */
+
+typedef struct dot_problem {
+    int c_out, k, p;
+    const float *dy; /* (c_out, p), row stride ldy */
+    ptrdiff_t ldy;
+    const float *col; /* (k, p), row stride ldcol */
+    ptrdiff_t ldcol;
+    float *dw; /* (c_out, k) dense */
+} dot_problem;
+
+/* dw[o0+o][k0+k] += sum_j dy[o0+o][j] col[k0+k][j] for o < mo, k < nk (constants
+ * at each call site, dot_dispatch). The p % VL columns that do not fill a vector
+ * are summed first, as the vector at column 0 with its lanes from p % VL on
+ * cleared in both operands (0 * 0 adds nothing, whatever those columns hold);
+ * then whole vectors from column p % VL on. */
+static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const int nk, int o0,
+                                    int k0) {
+    const int p = pb->p, head = p % VL;
+    const float *dy = pb->dy + o0 * pb->ldy, *col = pb->col + k0 * pb->ldcol;
+    vec acc[DO][DK], x[DO], c[DK];
+    if (p < VL) {
+        UNROLL
+        for (int o = 0; o < mo; o++) x[o] = load_part(dy + o * pb->ldy, p);
+        UNROLL
+        for (int k = 0; k < nk; k++) c[k] = load_part(col + k * pb->ldcol, p);
+    } else if (head) {
+        const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < head;
+        UNROLL
+        for (int o = 0; o < mo; o++) x[o] = (vec)((ivec)load_v(dy + o * pb->ldy) & keep);
+        UNROLL
+        for (int k = 0; k < nk; k++) c[k] = (vec)((ivec)load_v(col + k * pb->ldcol) & keep);
+    } else {
+        UNROLL
+        for (int o = 0; o < mo; o++) x[o] = splat(0.0f);
+        UNROLL
+        for (int k = 0; k < nk; k++) c[k] = splat(0.0f);
+    }
+    UNROLL
+    for (int o = 0; o < mo; o++) {
+        UNROLL
+        for (int k = 0; k < nk; k++) acc[o][k] = x[o] * c[k];
+    }
+    for (int j = p < VL ? p : head; j < p; j += VL) {
+        UNROLL
+        for (int o = 0; o < mo; o++) {
+            x[o] = load_v(dy + o * pb->ldy + j);
+            IN_REGISTER(x[o]);
+        }
+        UNROLL
+        for (int k = 0; k < nk; k++) {
+            c[k] = load_v(col + k * pb->ldcol + j);
+            IN_REGISTER(c[k]);
+        }
+        UNROLL
+        for (int o = 0; o < mo; o++) {
+            UNROLL
+            for (int k = 0; k < nk; k++) acc[o][k] = fmadd(x[o], c[k], acc[o][k]);
+        }
+    }
+    /* Accumulator m = o*nk + k goes to lane m % VL of group m / VL, and its
+     * sum to sums[m]. */
+    enum { GROUPS = (DO * DK + VL - 1) / VL };
+    vec g[GROUPS][VL];
+    float sums[GROUPS * VL];
+    UNROLL
+    for (int m = 0; m < GROUPS * VL; m++)
+        g[m / VL][m % VL] = m < mo * nk ? acc[m / nk][m % nk] : splat(0.0f);
+    UNROLL
+    for (int q = 0; q < GROUPS; q++) {
+        const vec r = reduce_group(g[q]);
+        memcpy(sums + q * VL, &r, sizeof r);
+    }
+    float *dw = pb->dw + o0 * (ptrdiff_t)pb->k + k0;
+    for (int o = 0; o < mo; o++, dw += pb->k) {
+        if (nk == DK) {
+            /* The same additions as below, DK at a time. */
+            dk_vec row, add;
+            memcpy(&row, dw, sizeof row);
+            memcpy(&add, sums + o * DK, sizeof add);
+            row += add;
+            memcpy(dw, &row, sizeof row);
+        } else {
+            for (int k = 0; k < nk; k++) dw[k] += sums[o * nk + k];
+        }
+    }
+}
+
+#define DOT_CASE(mo, nk)                                                                           \
+    case 16 * mo + nk:                                                                             \
+        dot_block(pb, mo, nk, o0, k0);                                                             \
+        return;
+#define DOT_ROW(mo) COLS(DK, DOT_CASE, mo)
+
+static void dot_dispatch(const dot_problem *pb, int mo, int nk, int o0, int k0) {
+    switch (16 * mo + nk) {
+        ROWS(DO, DOT_ROW)
+    default:
+        return;
+    }
+}
+
+/* Columns are summed in chunks of at most DOT_CHUNK (whole vectors, the
+ * chunks of a product of equal length but the last), each chunk's sums added
+ * to dw in turn, so that the DK rows of col that every block of o reuses, and
+ * a block's DO rows of dy, stay in L1: (DK + DO) * 4 KiB = 32 KiB with
+ * AVX-512 (L1 holds 48). Measured: longer chunks lose up to a third at
+ * P = 4608; shorter ones cut a 784-column image in two for nothing. */
+enum { DOT_CHUNK = 1024 };
+
+static void dot_run(const dot_problem *whole) {
+    const int chunks = (whole->p + DOT_CHUNK - 1) / DOT_CHUNK;
+    const int per_chunk = ((whole->p + chunks - 1) / chunks + VL - 1) / VL * VL;
+    const int o_blocks = (whole->c_out + DO - 1) / DO, k_blocks = (whole->k + DK - 1) / DK;
+    for (int j0 = 0; j0 < whole->p; j0 += per_chunk) {
+        dot_problem pb = *whole;
+        pb.dy += j0;
+        pb.col += j0;
+        pb.p = whole->p - j0 < per_chunk ? whole->p - j0 : per_chunk;
+        for (int kb = 0; kb < k_blocks; kb++) {
+            int k0, nk;
+            balanced_block(pb.k, DK, kb, &k0, &nk);
+            for (int ob = 0; ob < o_blocks; ob++) {
+                int o0, mo;
+                balanced_block(pb.c_out, DO, ob, &o0, &mo);
+                dot_dispatch(&pb, mo, nk, o0, k0);
+            }
+        }
+    }
+}
+
+/* ---- the three products ---- */
+
+void sn_conv_gemm_blocked_forward(int c_out, int k, int p, const float *w, const float *col,
+                                  int ld_col, const float *bias, float *y, int ld_y) {
+    if (c_out <= 0 || p <= 0) return;
+    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, bias, y, ld_y};
+    bcast_run(&pb);
+}
+
+void sn_conv_gemm_blocked_weight_grad(int c_out, int k, int p, const float *dy, int ld_y,
+                                      const float *col, int ld_col, float *dw) {
+    if (c_out <= 0 || k <= 0 || p <= 0) return;
+    const dot_problem pb = {c_out, k, p, dy, ld_y, col, ld_col, dw};
+    dot_run(&pb);
+}
+
+void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, const float *dy,
+                                     int ld_y, float *dcol, int ld_col) {
+    if (k <= 0 || p <= 0) return;
+    /* A = W^T: a[k, o] = w[o*K + k], rows k, depth o */
+    const bcast_problem pb = {k, c_out, p, w, 1, k, dy, ld_y, NULL, dcol, ld_col};
+    bcast_run(&pb);
+}
+
+/* Where the kernels lose to sn_sgemm (measured with one thread, AVX-512,
+ * OpenBLAS 0.3.21, bench/bench_conv_gemm.c and wider sweeps of C_out 16..1024,
+ * K 150..9216, P 16..3136):
+ *  - without FMA in the target (no -march), against a CBLAS that picks its
+ *    own kernels at run time (AVX-512 here): 4 lanes and separate multiply
+ *    and add give 35-55 GFLOP/s, OpenBLAS 70-230. (Against the portable
+ *    sn_sgemm of a build without CBLAS the kernels are faster: they stay.)
+ *  - dW at P < 4 vectors: each output's lane reduction then costs more than
+ *    its few FMAs (P = 16: ~60 GFLOP/s against 70-115; P = 49: 90-100
+ *    against 75-120; from P = 100 on the kernel wins, 135-220 against 75-125).
+ * Forward and dcol won at every shape measured. */
+int sn_conv_gemm_route(sn_conv_product product, int c_out, int k, int p) {
+    (void)c_out, (void)k;
+#if !defined(__FMA__) && !defined(__AVX512F__) && defined(SINAPSI_HAVE_CBLAS)
+    (void)product, (void)p;
+    return 0;
+#else
+    return product != SN_CONV_WEIGHT_GRAD || p >= 4 * VL;
+#endif
+}
 
 void sn_conv_gemm_forward(int c_out, int k, int p, const float *w, const float *col, int ld_col,
                           const float *bias, float *y, int ld_y) {
+    if (sn_conv_gemm_route(SN_CONV_FORWARD, c_out, k, p)) {
+        sn_conv_gemm_blocked_forward(c_out, k, p, w, col, ld_col, bias, y, ld_y);
+        return;
+    }
+    if (c_out <= 0 || p <= 0) return;
+    /* y = b, then y = W col + y */
     if (bias)
         for (int o = 0; o < c_out; o++)
-            for (int j = 0; j < p; j++) y[(long)o * ld_y + j] = bias[o];
+            for (int j = 0; j < p; j++) y[(ptrdiff_t)o * ld_y + j] = bias[o];
     sn_sgemm(0, 0, c_out, p, k, 1.0f, w, k, col, ld_col, bias ? 1.0f : 0.0f, y, ld_y);
 }
 
 void sn_conv_gemm_weight_grad(int c_out, int k, int p, const float *dy, int ld_y, const float *col,
                               int ld_col, float *dw) {
+    if (sn_conv_gemm_route(SN_CONV_WEIGHT_GRAD, c_out, k, p)) {
+        sn_conv_gemm_blocked_weight_grad(c_out, k, p, dy, ld_y, col, ld_col, dw);
+        return;
+    }
+    if (c_out <= 0 || k <= 0 || p <= 0) return;
     sn_sgemm(0, 1, c_out, k, p, 1.0f, dy, ld_y, col, ld_col, 1.0f, dw, k);
 }
 
 void sn_conv_gemm_input_grad(int c_out, int k, int p, const float *w, const float *dy, int ld_y,
                              float *dcol, int ld_col) {
+    if (sn_conv_gemm_route(SN_CONV_INPUT_GRAD, c_out, k, p)) {
+        sn_conv_gemm_blocked_input_grad(c_out, k, p, w, dy, ld_y, dcol, ld_col);
+        return;
+    }
+    if (k <= 0 || p <= 0) return;
     sn_sgemm(1, 0, k, p, c_out, 1.0f, w, k, dy, ld_y, 0.0f, dcol, ld_col);
 }
