@@ -97,6 +97,26 @@ static void test_rng_streams_and_state(void **state) {
     assert_true(sn_rng_u64(&k) == 0xf44e3a1acfa2809eull);
 }
 
+/* The bulk fill gives exactly the numbers of repeated sn_rng_uniform calls,
+ * and leaves the state where those calls would; n = 0 changes nothing. */
+static void test_rng_uniform_fill(void **state) {
+    (void)state;
+    sn_rng a, b;
+    sn_rng_seed(&a, 99, SN_STREAM_DROPOUT);
+    b = a;
+    float bulk[1001];
+    sn_rng_uniform_fill(&a, bulk, 0);
+    assert_memory_equal(&a, &b, sizeof a);
+    sn_rng_uniform_fill(&a, bulk, 1001);
+    for (int i = 0; i < 1001; i++) {
+        const float one = sn_rng_uniform(&b);
+        if (memcmp(&one, &bulk[i], sizeof one) != 0)
+            fail_msg("value %d: fill %.9g, call %.9g", i, (double)bulk[i], (double)one);
+    }
+    assert_memory_equal(&a, &b, sizeof a);
+    assert_true(sn_rng_u64(&a) == sn_rng_u64(&b));
+}
+
 static void test_rng_distributions(void **state) {
     (void)state;
     sn_rng r;
@@ -131,6 +151,7 @@ int main(void) {
         cmocka_unit_test(test_tensor),
         cmocka_unit_test(test_rng_streams_and_state),
         cmocka_unit_test(test_rng_distributions),
+        cmocka_unit_test(test_rng_uniform_fill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

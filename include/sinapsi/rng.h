@@ -15,6 +15,7 @@
 #ifndef SINAPSI_RNG_H
 #define SINAPSI_RNG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -39,6 +40,11 @@ float sn_rng_uniform(sn_rng *rng);
 
 /* Uniform double in [0, 1) with 53 random bits. */
 double sn_rng_uniform_double(sn_rng *rng);
+
+/* out[0..n) = the next n values of sn_rng_uniform, in order: exactly the
+ * numbers n calls would return, a few times faster (the state stays in
+ * registers). For dropout masks and other bulk draws. */
+void sn_rng_uniform_fill(sn_rng *rng, float *out, size_t n);
 
 /* Uniform integer in [0, n), without modulo bias; n must be >= 1. */
 uint64_t sn_rng_below(sn_rng *rng, uint64_t n);

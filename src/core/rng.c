@@ -40,6 +40,26 @@ float sn_rng_uniform(sn_rng *rng) {
     return (float)(sn_rng_u64(rng) >> 40) * 0x1.0p-24f;
 }
 
+void sn_rng_uniform_fill(sn_rng *rng, float *out, size_t n) {
+    /* sn_rng_u64 and sn_rng_uniform inlined on a local copy of the state. */
+    uint64_t s0 = rng->s[0], s1 = rng->s[1], s2 = rng->s[2], s3 = rng->s[3];
+    for (size_t i = 0; i < n; i++) {
+        const uint64_t result = rotl(s1 * 5, 7) * 9;
+        const uint64_t t = s1 << 17;
+        s2 ^= s0;
+        s3 ^= s1;
+        s1 ^= s2;
+        s0 ^= s3;
+        s2 ^= t;
+        s3 = rotl(s3, 45);
+        out[i] = (float)(result >> 40) * 0x1.0p-24f;
+    }
+    rng->s[0] = s0;
+    rng->s[1] = s1;
+    rng->s[2] = s2;
+    rng->s[3] = s3;
+}
+
 double sn_rng_uniform_double(sn_rng *rng) {
     return (double)(sn_rng_u64(rng) >> 11) * 0x1.0p-53;
 }

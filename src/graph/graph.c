@@ -5,6 +5,7 @@
  */
 #include "graph/graph_internal.h"
 
+#include "ops/chunks.h"
 #include "sinapsi/threads.h"
 
 #include <stdint.h>
@@ -29,11 +30,11 @@ struct sn_graph {
 
     unsigned char *arena; /* values, gradients and scratch of op and input nodes */
     size_t arena_bytes;
-    float *op_grads; /* region of the arena with op-node gradients, zeroed per backward */
-    size_t op_grad_bytes;
     float *input_grads; /* region with requested input gradients, zeroed by zero_grad */
     size_t input_grad_bytes;
-    unsigned char *on_path; /* n_nodes flags, scratch of backward */
+    unsigned char *on_path;    /* n_nodes flags, scratch of backward */
+    unsigned char *grad_ready; /* n_nodes flags, scratch of backward: op gradient cleared */
+    int workers;               /* threads the graph was compiled for (sn_op_io.workers) */
 
     sn_rng rng;
     int training;
@@ -67,6 +68,7 @@ void sn_graph_destroy(sn_graph *g) {
     free(g->buffer_block);
     free(g->arena);
     free(g->on_path);
+    free(g->grad_ready);
     free(g);
 }
 
@@ -210,7 +212,7 @@ static size_t floats_of(const sn_graph *g, const int *ids, int n) {
 }
 
 static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
-    const int workers = sn_get_threads();
+    const int workers = g->workers = sn_get_threads();
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
         work_sizes[id] = 0;
@@ -255,8 +257,9 @@ sn_status sn_graph_compile(sn_graph *g) {
     size_t *grad_at = calloc((size_t)g->n_nodes, sizeof *grad_at);
     size_t *work_at = calloc((size_t)g->n_nodes, sizeof *work_at);
     g->on_path = calloc((size_t)g->n_nodes, 1);
+    g->grad_ready = calloc((size_t)g->n_nodes, 1);
     sn_status st = SN_OK;
-    if (!work || !value_at || !grad_at || !work_at || !g->on_path) {
+    if (!work || !value_at || !grad_at || !work_at || !g->on_path || !g->grad_ready) {
         st = sn_error(SN_ERR_NOMEM, "compile: out of memory");
         goto done;
     }
@@ -275,13 +278,12 @@ sn_status sn_graph_compile(sn_graph *g) {
     }
 
     /* Arena plan, in three regions: [values | op grads | input grads] followed by
-     * scratch, so that each gradient region is zeroed with one memset. */
+     * scratch, so that the input gradients are zeroed with one pass. */
     size_t off = 0;
     for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
         if (g->nodes[id].kind == SN_NODE_INPUT || g->nodes[id].kind == SN_NODE_OP)
             st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
                          &value_at[id]);
-    size_t op_grad_start = off;
     for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
         if (g->nodes[id].kind == SN_NODE_OP && g->nodes[id].requires_grad)
             st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
@@ -302,8 +304,6 @@ sn_status sn_graph_compile(sn_graph *g) {
         goto done;
     }
     memset(g->arena, 0, off);
-    g->op_grads = (float *)(g->arena + op_grad_start);
-    g->op_grad_bytes = input_grad_start - op_grad_start;
     g->input_grads = (float *)(g->arena + input_grad_start);
     g->input_grad_bytes = work_start - input_grad_start;
 
@@ -422,10 +422,27 @@ sn_status sn_graph_forward(sn_graph *g) {
     return SN_OK;
 }
 
+/* Gradients are cleared in spans on the pool (src/ops/chunks.h). */
+static void zero_span(void *ctx, int64_t begin, int64_t end) {
+    memset((float *)ctx + begin, 0, (size_t)(end - begin) * sizeof(float));
+}
+
+static void zero_floats(const sn_graph *g, float *v, size_t n) {
+    sn_parallel_items((int64_t)n, 1, g->workers, zero_span, v);
+}
+
 void sn_graph_zero_grad(sn_graph *g) {
     if (!g || !g->compiled) return;
-    memset(g->grad_block, 0, g->n_param_floats * sizeof(float));
-    memset(g->input_grads, 0, g->input_grad_bytes);
+    zero_floats(g, g->grad_block, g->n_param_floats);
+    zero_floats(g, g->input_grads, g->input_grad_bytes / sizeof(float));
+}
+
+/* Clears the gradient of op node id, once per backward. */
+static void clear_op_grad(sn_graph *g, int id) {
+    sn_node *n = &g->nodes[id];
+    if (g->grad_ready[id] || n->kind != SN_NODE_OP || !n->grad) return;
+    zero_floats(g, n->grad, (size_t)sn_shape_numel(&n->shape));
+    g->grad_ready[id] = 1;
 }
 
 sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
@@ -437,9 +454,13 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
     sn_node *top = &g->nodes[node];
     if (!top->requires_grad) return SN_OK; /* nothing trainable below this node */
 
-    /* Op-node gradients are per-step scratch: clear them, then seed. Parameter
-     * and input gradients accumulate across calls until sn_graph_zero_grad. */
-    memset(g->op_grads, 0, g->op_grad_bytes);
+    /* Op-node gradients are per-step scratch, cleared here; parameter and
+     * input gradients accumulate across calls until sn_graph_zero_grad. Each
+     * op gradient is cleared just before the first backward that adds into it
+     * (every backward accumulates, src/ops/op.h), not all at the start: then
+     * its lines are still in cache when that backward adds into them. */
+    memset(g->grad_ready, 0, (size_t)g->n_nodes);
+    clear_op_grad(g, node);
     size_t numel = (size_t)sn_shape_numel(&top->shape);
     for (size_t i = 0; i < numel; i++) top->grad[i] += seed[i];
 
@@ -456,8 +477,13 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
     for (int id = node; id >= 0; id--) {
         sn_node *n = &g->nodes[id];
         if (!g->on_path[id] || n->kind != SN_NODE_OP || !n->requires_grad) continue;
+        clear_op_grad(g, id); /* no backward added into it: its gradient is zero */
+        for (int i = 0; i < n->io.n_in; i++)
+            if (n->io.has_in[i] && n->io.din[i]) clear_op_grad(g, n->in[i]);
         n->op->backward(&n->io);
     }
+    /* The op gradients off the path are zero, as if all had been cleared. */
+    for (int id = 0; id < g->n_nodes; id++) clear_op_grad(g, id);
     return SN_OK;
 }
 

@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "ops/chunks.h"
+
 /* Both inputs seen as 4-D strided views of the output's index space, with
  * stride 0 along broadcast dims. Adjacent dims are merged where both views are
  * contiguous across them, so the common cases run as one long inner loop. */
@@ -103,40 +105,67 @@ static sn_status add_infer(sn_op_io *io, size_t *work_size) {
     return SN_OK;
 }
 
-static sn_status add_forward(sn_op_io *io) {
+/* Forward runs over chunks of whole rows, backward's full-size gradients over
+ * spans, both taken by the pool's threads (src/ops/chunks.h): each output
+ * element is computed alone, so any thread count gives the same bits. The
+ * sums over broadcast dims stay serial (their order is part of the result);
+ * they are small for a bias-like operand. */
+typedef struct add_job {
+    const sn_op_io *io;
     broadcast bc;
-    broadcast_make(io, &bc);
-    const int64_t rows = row_count(&bc), inner = bc.dim[bc.ndim - 1];
-    const int64_t sa = bc.stride[0][bc.ndim - 1], sb = bc.stride[1][bc.ndim - 1];
-    for (int64_t r = 0; r < rows; r++) {
-        const float *a = io->in[0] + row_offset(&bc, 0, r); /* (inner) with stride sa */
-        const float *b = io->in[1] + row_offset(&bc, 1, r); /* (inner) with stride sb */
-        float *y = io->out + r * inner;                     /* (inner) */
+    int64_t inner; /* length of a row: the innermost merged dim */
+    int slot;      /* backward: the input whose gradient is added */
+} add_job;
+
+static void add_forward_rows(void *ctx, int64_t first, int64_t end) {
+    const add_job *job = ctx;
+    const broadcast *bc = &job->bc;
+    const int64_t inner = job->inner;
+    const int64_t sa = bc->stride[0][bc->ndim - 1], sb = bc->stride[1][bc->ndim - 1];
+    for (int64_t r = first; r < end; r++) {
+        const float *a = job->io->in[0] + row_offset(bc, 0, r); /* (inner) with stride sa */
+        const float *b = job->io->in[1] + row_offset(bc, 1, r); /* (inner) with stride sb */
+        float *y = job->io->out + r * inner;                    /* (inner) */
         for (int64_t i = 0; i < inner; i++) y[i] = a[i * sa] + b[i * sb];
     }
+}
+
+static void add_backward_span(void *ctx, int64_t begin, int64_t end) {
+    const add_job *job = ctx;
+    const float *restrict dy = job->io->dout; /* (out numel) */
+    float *restrict din = job->io->din[job->slot];
+    for (int64_t i = begin; i < end; i++) din[i] += dy[i];
+}
+
+static sn_status add_forward(sn_op_io *io) {
+    add_job job = {.io = io};
+    broadcast_make(io, &job.bc);
+    job.inner = job.bc.dim[job.bc.ndim - 1];
+    sn_parallel_items(row_count(&job.bc), job.inner, io->workers, add_forward_rows, &job);
     return SN_OK;
 }
 
 static void add_backward(sn_op_io *io) {
     const float *dy = io->dout; /* (out numel) */
     const int64_t numel = sn_shape_numel(&io->out_shape);
-    broadcast bc;
-    broadcast_make(io, &bc);
-    const int64_t rows = row_count(&bc), inner = bc.dim[bc.ndim - 1];
+    add_job job = {.io = io};
+    broadcast_make(io, &job.bc);
+    const broadcast *bc = &job.bc;
+    const int64_t rows = row_count(bc), inner = bc->dim[bc->ndim - 1];
     double *acc = io->work; /* (numel a) if a broadcasts, then (numel b) if b broadcasts */
     for (int t = 0; t < 2; t++) {
         const int64_t n_in = sn_shape_numel(&io->in_shape[t]);
         float *din = io->din[t];
         if (n_in == numel) {
-            if (din)
-                for (int64_t i = 0; i < numel; i++) din[i] += dy[i];
+            job.slot = t;
+            if (din) sn_parallel_items(numel, 1, io->workers, add_backward_span, &job);
             continue;
         }
         if (din) {
-            const int64_t s = bc.stride[t][bc.ndim - 1];
+            const int64_t s = bc->stride[t][bc->ndim - 1];
             memset(acc, 0, (size_t)n_in * sizeof *acc);
             for (int64_t r = 0; r < rows; r++) {
-                double *acc_row = acc + row_offset(&bc, t, r);
+                double *acc_row = acc + row_offset(bc, t, r);
                 const float *dy_row = dy + r * inner;
                 for (int64_t i = 0; i < inner; i++) acc_row[i * s] += dy_row[i];
             }

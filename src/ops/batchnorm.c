@@ -33,10 +33,9 @@
 #include <math.h>
 #include <stdint.h>
 
-enum { BN_X, BN_WEIGHT, BN_BIAS, BN_RUNNING_MEAN, BN_RUNNING_VAR, BN_BATCHES };
+#include "ops/chunks.h"
 
-/* Below this many elements the threads cost more than they save. */
-#define BN_PARALLEL_MIN 32768
+enum { BN_X, BN_WEIGHT, BN_BIAS, BN_RUNNING_MEAN, BN_RUNNING_VAR, BN_BATCHES };
 
 typedef struct bn_geometry {
     int64_t batch, channels, spatial; /* x is (batch, channels, spatial) */
@@ -142,39 +141,36 @@ static double begin_update(sn_op_io *io) {
                                                           : (double)io->attr->momentum;
 }
 
-static sn_status bn_forward(sn_op_io *io) {
-    const bn_geometry d = geometry_of(&io->in_shape[BN_X]);
-    const int batch_stats = uses_batch_stats(io);
-    const int update = io->training && has_running_stats(io);
-    if (batch_stats && d.per_channel < 2) {
-        char buf[64];
-        return sn_error(SN_ERR_SHAPE,
-                        "batch_norm: expected more than 1 value per channel when training, got "
-                        "input of shape %s (use a batch of 2 or more, or evaluation mode)",
-                        sn_shape_format(&io->in_shape[BN_X], buf, sizeof buf));
-    }
-    if (update &&
-        (!io->state[BN_RUNNING_MEAN] || !io->state[BN_RUNNING_VAR] || !io->state[BN_BATCHES]))
-        return sn_error(SN_ERR_STATE, "batch_norm: the running statistics are not buffers");
-    double *mean = io->work;            /* (C) the mean used, kept for backward */
-    double *invstd = mean + d.channels; /* (C) 1 / sqrt(var + eps) used */
-    const double eps = io->attr->eps;
+/* Forward and backward run over chunks of whole channels, about
+ * SN_CHUNK_FLOATS values each (src/ops/chunks.h): a channel's sums are one
+ * chunk's, in the fixed (batch, spatial) order, so any thread count gives the
+ * same bits. */
+typedef struct bn_job {
+    sn_op_io *io;
+    bn_geometry d;
+    int batch_stats, update;
+    double factor, unbiased; /* forward with update: the running-statistics step */
+} bn_job;
+
+static void bn_forward_channels(void *ctx, int64_t first, int64_t end) {
+    const bn_job *job = ctx;
+    const sn_op_io *io = job->io;
+    const bn_geometry *d = &job->d;
+    double *mean = io->work;             /* (C) the mean used, kept for backward */
+    double *invstd = mean + d->channels; /* (C) 1 / sqrt(var + eps) used */
+    const double eps = io->attr->eps, factor = job->factor, unbiased = job->unbiased;
     const float *weight = io->in[BN_WEIGHT], *bias = io->in[BN_BIAS];
     const float *x = io->in[BN_X];
     float *y = io->out;
-    const double factor = update ? begin_update(io) : 0.0;
-    const double unbiased = (double)d.per_channel / (double)(d.per_channel - 1);
-
-#pragma omp parallel for schedule(static) if ((double)d.channels * d.per_channel > BN_PARALLEL_MIN)
-    for (int64_t c = 0; c < d.channels; c++) {
+    for (int64_t c = first; c < end; c++) {
         double m, v;
-        if (batch_stats) {
-            channel_moments(io, &d, c, &m, &v);
+        if (job->batch_stats) {
+            channel_moments(io, d, c, &m, &v);
         } else {
             m = io->in[BN_RUNNING_MEAN][c];
             v = io->in[BN_RUNNING_VAR][c];
         }
-        if (update) {
+        if (job->update) {
             float *running_mean = io->state[BN_RUNNING_MEAN];
             float *running_var = io->state[BN_RUNNING_VAR];
             running_mean[c] = (float)((1.0 - factor) * running_mean[c] + factor * m);
@@ -186,29 +182,47 @@ static sn_status bn_forward(sn_op_io *io) {
         /* In double, so that y is the correctly rounded normalisation. */
         const double scale = inv * (weight ? weight[c] : 1.0);
         const double shift = bias ? bias[c] : 0.0;
-        for (int64_t b = 0; b < d.batch; b++)
-            for (int64_t s = 0; s < d.spatial; s++) {
-                const size_t i = at(&d, b, c, s);
+        for (int64_t b = 0; b < d->batch; b++)
+            for (int64_t s = 0; s < d->spatial; s++) {
+                const size_t i = at(d, b, c, s);
                 y[i] = (float)((x[i] - m) * scale + shift);
             }
     }
+}
+
+static sn_status bn_forward(sn_op_io *io) {
+    bn_job job = {io, geometry_of(&io->in_shape[BN_X]), uses_batch_stats(io), 0, 0.0, 0.0};
+    const bn_geometry *d = &job.d;
+    job.update = io->training && has_running_stats(io);
+    if (job.batch_stats && d->per_channel < 2) {
+        char buf[64];
+        return sn_error(SN_ERR_SHAPE,
+                        "batch_norm: expected more than 1 value per channel when training, got "
+                        "input of shape %s (use a batch of 2 or more, or evaluation mode)",
+                        sn_shape_format(&io->in_shape[BN_X], buf, sizeof buf));
+    }
+    if (job.update &&
+        (!io->state[BN_RUNNING_MEAN] || !io->state[BN_RUNNING_VAR] || !io->state[BN_BATCHES]))
+        return sn_error(SN_ERR_STATE, "batch_norm: the running statistics are not buffers");
+    job.factor = job.update ? begin_update(io) : 0.0;
+    job.unbiased = (double)d->per_channel / (double)(d->per_channel - 1);
+    sn_parallel_items(d->channels, d->per_channel, io->workers, bn_forward_channels, &job);
     return SN_OK;
 }
 
-static void bn_backward(sn_op_io *io) {
-    const bn_geometry d = geometry_of(&io->in_shape[BN_X]);
-    const int batch_stats = uses_batch_stats(io);
-    const double *mean = io->work, *invstd = mean + d.channels; /* (C) each, from forward */
+static void bn_backward_channels(void *ctx, int64_t first, int64_t end) {
+    const bn_job *job = ctx;
+    const sn_op_io *io = job->io;
+    const bn_geometry *d = &job->d;
+    const double *mean = io->work, *invstd = mean + d->channels; /* (C) each, from forward */
     const float *x = io->in[BN_X], *dy = io->dout, *weight = io->in[BN_WEIGHT];
     float *dx = io->din[BN_X], *dweight = io->din[BN_WEIGHT], *dbias = io->din[BN_BIAS];
-    const double n = (double)d.per_channel;
-
-#pragma omp parallel for schedule(static) if ((double)d.channels * d.per_channel > BN_PARALLEL_MIN)
-    for (int64_t c = 0; c < d.channels; c++) {
+    const double n = (double)d->per_channel;
+    for (int64_t c = first; c < end; c++) {
         double sum_dy = 0.0, sum_dy_xhat = 0.0;
-        for (int64_t b = 0; b < d.batch; b++)
-            for (int64_t s = 0; s < d.spatial; s++) {
-                const size_t i = at(&d, b, c, s);
+        for (int64_t b = 0; b < d->batch; b++)
+            for (int64_t s = 0; s < d->spatial; s++) {
+                const size_t i = at(d, b, c, s);
                 sum_dy += dy[i];
                 sum_dy_xhat += dy[i] * ((x[i] - mean[c]) * invstd[c]);
             }
@@ -217,15 +231,20 @@ static void bn_backward(sn_op_io *io) {
         if (!dx) continue;
         const double gain = (weight ? weight[c] : 1.0) * invstd[c];
         /* With batch statistics, the mean and the variance move with x too. */
-        const double mean_dy = batch_stats ? sum_dy / n : 0.0;
-        const double mean_dy_xhat = batch_stats ? sum_dy_xhat / n : 0.0;
-        for (int64_t b = 0; b < d.batch; b++)
-            for (int64_t s = 0; s < d.spatial; s++) {
-                const size_t i = at(&d, b, c, s);
+        const double mean_dy = job->batch_stats ? sum_dy / n : 0.0;
+        const double mean_dy_xhat = job->batch_stats ? sum_dy_xhat / n : 0.0;
+        for (int64_t b = 0; b < d->batch; b++)
+            for (int64_t s = 0; s < d->spatial; s++) {
+                const size_t i = at(d, b, c, s);
                 const double xhat = (x[i] - mean[c]) * invstd[c];
                 dx[i] += (float)(gain * (dy[i] - mean_dy - xhat * mean_dy_xhat));
             }
     }
+}
+
+static void bn_backward(sn_op_io *io) {
+    bn_job job = {io, geometry_of(&io->in_shape[BN_X]), uses_batch_stats(io), 0, 0.0, 0.0};
+    sn_parallel_items(job.d.channels, job.d.per_channel, io->workers, bn_backward_channels, &job);
 }
 
 const sn_op sn_op_batch_norm = {"batch_norm", bn_infer, bn_forward, bn_backward};

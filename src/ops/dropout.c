@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "ops/chunks.h"
+
 static sn_status dropout_infer(sn_op_io *io, size_t *work_size) {
     const float p = io->attr->p;
     if (!(p >= 0.0f && p <= 1.0f)) /* also rejects NaN */
@@ -23,37 +25,78 @@ static sn_status dropout_infer(sn_op_io *io, size_t *work_size) {
     return SN_OK;
 }
 
+/* The elementwise passes run over spans taken by the pool's threads
+ * (src/ops/chunks.h); only the draws stay serial, in element order, since
+ * the stream is one sequence. */
+typedef struct dropout_job {
+    const sn_op_io *io;
+    float keep; /* the mask value of a kept element: 1/(1-p); 1 or 0 when p is 0 or 1 */
+} dropout_job;
+
+/* Evaluation: y = x. */
+static void dropout_copy_span(void *ctx, int64_t begin, int64_t end) {
+    const dropout_job *job = ctx;
+    memcpy(job->io->out + begin, job->io->in[0] + begin, (size_t)(end - begin) * sizeof(float));
+}
+
+/* p == 0 or 1: the mask is the constant `keep`, y = x * keep. */
+static void dropout_fill_span(void *ctx, int64_t begin, int64_t end) {
+    const dropout_job *job = ctx;
+    float *restrict mask = job->io->work;
+    for (int64_t i = begin; i < end; i++) mask[i] = job->keep;
+}
+
+/* u in the mask becomes keep (= 1/(1-p)) where u >= p, else 0. */
+static void dropout_threshold_span(void *ctx, int64_t begin, int64_t end) {
+    const dropout_job *job = ctx;
+    const float p = job->io->attr->p, keep = job->keep;
+    float *restrict mask = job->io->work;
+    for (int64_t i = begin; i < end; i++) mask[i] = mask[i] >= p ? keep : 0.0f;
+}
+
+static void dropout_apply_span(void *ctx, int64_t begin, int64_t end) {
+    const dropout_job *job = ctx;
+    const float *restrict x = job->io->in[0], *restrict mask = job->io->work;
+    float *restrict y = job->io->out;
+    for (int64_t i = begin; i < end; i++) y[i] = x[i] * mask[i];
+}
+
+static void dropout_backward_span(void *ctx, int64_t begin, int64_t end) {
+    const dropout_job *job = ctx;
+    const float *restrict dy = job->io->dout, *restrict mask = job->io->work;
+    float *restrict dx = job->io->din[0];
+    if (!job->io->training) {
+        for (int64_t i = begin; i < end; i++) dx[i] += dy[i];
+        return;
+    }
+    for (int64_t i = begin; i < end; i++) dx[i] += dy[i] * mask[i];
+}
+
 static sn_status dropout_forward(sn_op_io *io) {
     const int64_t n = sn_shape_numel(&io->out_shape);
     const float p = io->attr->p;
-    const float *x = io->in[0]; /* (n) */
-    float *y = io->out;         /* (n) */
-    float *mask = io->work;     /* (n): 0 or 1/(1-p), read by backward */
+    float *mask = io->work; /* (n): 0 or 1/(1-p), read by backward */
+    dropout_job job = {io, p == 0.0f ? 1.0f : 0.0f};
     if (!io->training) {
-        memcpy(y, x, (size_t)n * sizeof *y);
+        sn_parallel_items(n, 1, io->workers, dropout_copy_span, &job);
         return SN_OK;
     }
     if (p == 0.0f || p == 1.0f) {
-        const float keep = p == 0.0f ? 1.0f : 0.0f;
-        for (int64_t i = 0; i < n; i++) mask[i] = keep;
+        sn_parallel_items(n, 1, io->workers, dropout_fill_span, &job);
     } else {
-        const float scale = 1.0f / (1.0f - p);
-        for (int64_t i = 0; i < n; i++) mask[i] = sn_rng_uniform(io->rng) >= p ? scale : 0.0f;
+        /* The draws, one sequence in element order; then u -> 0 or 1/(1-p). */
+        sn_rng_uniform_fill(io->rng, mask, (size_t)n);
+        job.keep = 1.0f / (1.0f - p);
+        sn_parallel_items(n, 1, io->workers, dropout_threshold_span, &job);
     }
-    for (int64_t i = 0; i < n; i++) y[i] = x[i] * mask[i];
+    sn_parallel_items(n, 1, io->workers, dropout_apply_span, &job);
     return SN_OK;
 }
 
 static void dropout_backward(sn_op_io *io) {
-    const int64_t n = sn_shape_numel(&io->out_shape);
-    const float *dy = io->dout, *mask = io->work; /* (n) each */
-    float *dx = io->din[0];                       /* (n) */
-    if (!dx) return;
-    if (!io->training) {
-        for (int64_t i = 0; i < n; i++) dx[i] += dy[i];
-        return;
-    }
-    for (int64_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
+    if (!io->din[0]) return;
+    dropout_job job = {io, 0.0f};
+    sn_parallel_items(sn_shape_numel(&io->out_shape), 1, io->workers, dropout_backward_span, &job);
 }
 
 const sn_op sn_op_dropout = {"dropout", dropout_infer, dropout_forward, dropout_backward};

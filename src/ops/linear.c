@@ -9,6 +9,7 @@
 #include "ops/op.h"
 
 #include "backend/cpu/gemm.h"
+#include "ops/chunks.h"
 
 static sn_status linear_infer(sn_op_io *io, size_t *work_size) {
     const sn_shape *x = &io->in_shape[0], *w = &io->in_shape[1], *b = &io->in_shape[2];
@@ -33,6 +34,33 @@ static sn_status linear_infer(sn_op_io *io, size_t *work_size) {
     return sn_shape_make(&io->out_shape, 2, dims);
 }
 
+/* The bias passes run on the pool (src/ops/chunks.h): the broadcast over
+ * chunks of rows of y, the column sum over chunks of columns of dy, each
+ * column summed by one chunk in row order, so any thread count gives the
+ * same bits. The GEMMs cut themselves (src/backend/cpu/gemm.c). */
+typedef struct linear_job {
+    const sn_op_io *io;
+    int n, out;
+} linear_job;
+
+/* Rows [first, end) of y (N, out) = b. */
+static void linear_bias_rows(void *ctx, int64_t first, int64_t end) {
+    const linear_job *job = ctx;
+    const float *restrict b = job->io->in[2]; /* (out) */
+    float *restrict y = job->io->out;         /* (N, out) */
+    for (int64_t i = first; i < end; i++)
+        for (int o = 0; o < job->out; o++) y[i * job->out + o] = b[o];
+}
+
+/* Columns [first, end) of db (out) += sum_n dy[n]. */
+static void linear_bias_grad_columns(void *ctx, int64_t first, int64_t end) {
+    const linear_job *job = ctx;
+    const float *restrict dy = job->io->dout; /* (N, out) */
+    float *restrict db = job->io->din[2];     /* (out) */
+    for (int64_t i = 0; i < job->n; i++)
+        for (int64_t o = first; o < end; o++) db[o] += dy[i * job->out + o];
+}
+
 static sn_status linear_forward(sn_op_io *io) {
     const int n = (int)io->in_shape[0].dim[0], in = (int)io->in_shape[1].dim[1];
     const int out = (int)io->in_shape[1].dim[0];
@@ -40,8 +68,8 @@ static sn_status linear_forward(sn_op_io *io) {
     float *y = io->out;
     if (b) {
         /* y starts as the broadcast bias, then the GEMM adds x W^T with beta = 1. */
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < out; o++) y[(size_t)i * out + o] = b[o];
+        linear_job job = {io, n, out};
+        sn_parallel_items(n, out, io->workers, linear_bias_rows, &job);
     }
     sn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
     return SN_OK;
@@ -54,9 +82,9 @@ static void linear_backward(sn_op_io *io) {
     if (io->din[0]) sn_sgemm(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, io->din[0], in);
     if (io->din[1]) sn_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, io->din[1], in);
     if (io->din[2]) {
-        float *db = io->din[2];
-        for (int i = 0; i < n; i++)
-            for (int o = 0; o < out; o++) db[o] += dy[(size_t)i * out + o];
+        /* Chunks of whole columns, about SN_CHUNK_FLOATS of dy each. */
+        linear_job job = {io, n, out};
+        sn_parallel_items(out, n, io->workers, linear_bias_grad_columns, &job);
     }
 }
 

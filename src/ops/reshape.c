@@ -12,6 +12,8 @@
 
 #include <string.h>
 
+#include "ops/chunks.h"
+
 static sn_status reshape_infer(sn_op_io *io, size_t *work_size) {
     const sn_shape *x = &io->in_shape[0], *target = &io->attr->shape;
     char sx[64], st[64];
@@ -71,16 +73,27 @@ static sn_status reshape_infer(sn_op_io *io, size_t *work_size) {
     return sn_shape_make(&io->out_shape, target->ndim, dims);
 }
 
+/* Both directions run over spans taken by the pool's threads (src/ops/chunks.h). */
+static void reshape_forward_span(void *ctx, int64_t begin, int64_t end) {
+    const sn_op_io *io = ctx;
+    memcpy(io->out + begin, io->in[0] + begin, (size_t)(end - begin) * sizeof(float));
+}
+
+static void reshape_backward_span(void *ctx, int64_t begin, int64_t end) {
+    const sn_op_io *io = ctx;
+    const float *restrict dy = io->dout; /* (n) */
+    float *restrict dx = io->din[0];     /* (n) */
+    for (int64_t i = begin; i < end; i++) dx[i] += dy[i];
+}
+
 static sn_status reshape_forward(sn_op_io *io) {
-    memcpy(io->out, io->in[0], (size_t)sn_shape_numel(&io->out_shape) * sizeof(float));
+    sn_parallel_items(sn_shape_numel(&io->out_shape), 1, io->workers, reshape_forward_span, io);
     return SN_OK;
 }
 
 static void reshape_backward(sn_op_io *io) {
-    const int64_t n = sn_shape_numel(&io->out_shape);
-    float *dx = io->din[0];
-    if (!dx) return;
-    for (int64_t i = 0; i < n; i++) dx[i] += io->dout[i];
+    if (!io->din[0]) return;
+    sn_parallel_items(sn_shape_numel(&io->out_shape), 1, io->workers, reshape_backward_span, io);
 }
 
 const sn_op sn_op_reshape = {"reshape", reshape_infer, reshape_forward, reshape_backward};
