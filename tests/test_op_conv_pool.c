@@ -115,6 +115,8 @@ static const conv_case conv_cases[] = {
     {1, 3, 5, 5, 2, 5, 5, 1, 1, 0, 0, 1},   /* kernel = input: one output */
     {3, 2, 3, 4, 7, 3, 3, 3, 3, 2, 1, 0},   /* padding wider than the image rows */
     {2, 2, 3, 1, 3, 3, 3, 1, 2, 1, 1, 1},   /* width 1: kernel columns 0, 2 read only padding */
+    {37, 2, 6, 5, 3, 3, 3, 2, 1, 1, 0, 1},  /* 13 backward chunks of 3 images, the last of 1 */
+    {20, 3, 4, 5, 4, 1, 1, 1, 1, 0, 0, 1},  /* 1x1, stride 1, no padding: col is x itself */
 };
 
 typedef struct conv_graph {
@@ -203,6 +205,96 @@ static void test_conv2d_matches_direct_loops(void **state) {
     }
     printf("conv2d: %d configurations x 2, largest difference forward %.3g, backward %.3g\n",
            n_cases, worst_fwd, worst_bwd);
+}
+
+/* ---- conv2d with 1, 2 and 3 threads: the same bits ---- */
+
+/* conv2d splits backward into chunks of images by shape (at most 16, fewer
+ * when C_out*K is large), sums dW and db per chunk and adds the chunks in
+ * order; forward runs per image. Cases: chunk counts that are not multiples
+ * of 2 or 3, the last chunk shorter, stride 2 with padding, batch 1, the 1x1
+ * path, a K of 288 as in the benchmark CNN, and partials capped by memory
+ * (C_out*K = 256*1152 floats per slot: 14 chunks at most). */
+static const conv_case thread_cases[] = {
+    /* n  c_in h   w c_out kh kw sh sw ph pw bias */
+    {17, 3, 9, 8, 5, 3, 3, 2, 2, 1, 1, 1},     /* 9 chunks of 2 images, the last of 1 */
+    {7, 2, 6, 7, 4, 3, 2, 1, 2, 0, 1, 0},      /* 7 chunks, no bias */
+    {1, 3, 8, 8, 4, 3, 3, 2, 2, 1, 1, 1},      /* batch 1 */
+    {5, 4, 6, 6, 3, 1, 1, 1, 1, 0, 0, 1},      /* 1x1: col is x */
+    {10, 32, 8, 8, 64, 3, 3, 1, 1, 0, 0, 1},   /* K = 288 */
+    {29, 128, 3, 3, 256, 3, 3, 1, 1, 1, 1, 1}, /* 10 chunks of 3 (cap 14), the last of 2 */
+};
+
+/* y, dx, dW and db (dx and db when they exist) of one forward and backward,
+ * back to back in one malloc'd array of *count floats; the graph compiled
+ * for `threads` threads, at batch c->n, or compiled at batch `compile_n` and
+ * then set to c->n when compile_n > c->n. The inputs depend on c and the seed only. */
+static float *conv_run_threads(const conv_case *c, int threads, int compile_n, size_t *count) {
+    SN_ASSERT_OK(sn_set_threads(threads));
+    conv_case big = *c;
+    if (compile_n > c->n) big.n = compile_n;
+    conv_graph cg = build_conv(&big, 1);
+    sn_graph *g = cg.g;
+    if (big.n != c->n) SN_ASSERT_OK(sn_graph_set_batch(g, c->n));
+    assert_shape4(sn_graph_shape(g, cg.y), c->n, c->c_out, conv_out_h(c), conv_out_w(c));
+
+    sn_rng rng;
+    sn_rng_seed(&rng, 7, 1);
+    const size_t nx = numel_of(g, cg.x), nw = numel_of(g, cg.w), ny = numel_of(g, cg.y);
+    const size_t nb = c->bias ? (size_t)c->c_out : 0;
+    fill_uniform(&rng, sn_graph_value(g, cg.x), nx);
+    fill_uniform(&rng, sn_graph_value(g, cg.w), nw);
+    if (nb) fill_uniform(&rng, sn_graph_value(g, cg.b), nb);
+    float *dy = malloc(ny * sizeof *dy);
+    assert_non_null(dy);
+    fill_uniform(&rng, dy, ny);
+
+    SN_ASSERT_OK(sn_graph_forward(g));
+    sn_graph_zero_grad(g);
+    SN_ASSERT_OK(sn_graph_backward_from(g, cg.y, dy));
+    *count = ny + nx + nw + nb;
+    float *out = malloc(*count * sizeof *out);
+    assert_non_null(out);
+    memcpy(out, sn_graph_value(g, cg.y), ny * sizeof *out);
+    memcpy(out + ny, sn_graph_grad(g, cg.x), nx * sizeof *out);
+    memcpy(out + ny + nx, sn_graph_grad(g, cg.w), nw * sizeof *out);
+    if (nb) memcpy(out + ny + nx + nw, sn_graph_grad(g, cg.b), nb * sizeof *out);
+    free(dy);
+    sn_graph_destroy(g);
+    return out;
+}
+
+static void test_conv2d_same_bits_for_any_thread_count(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof thread_cases / sizeof thread_cases[0]; i++) {
+        const conv_case *c = &thread_cases[i];
+        size_t count1, count;
+        float *one = conv_run_threads(c, 1, 0, &count1);
+        /* Bit equality of garbage would prove nothing: the case must also
+         * match the definition (its own inputs, 1 thread) and not be zeros. */
+        double worst = 0.0, worst_bwd = 0.0;
+        check_conv_case(c, 1, &worst, &worst_bwd);
+        size_t nonzero = 0;
+        for (size_t j = 0; j < count1; j++) nonzero += one[j] != 0.0f;
+        assert_true(nonzero > count1 / 2);
+        for (int threads = 2; threads <= 3; threads++) {
+            float *many = conv_run_threads(c, threads, 0, &count);
+            assert_int_equal(count, count1);
+            if (memcmp(one, many, count * sizeof *one) != 0)
+                fail_msg("conv2d case %zu: %d threads differ from 1 thread", i, threads);
+            free(many);
+        }
+        /* Compiled for a larger batch (more images per chunk), then set to
+         * this one: the chunking follows the batch in use, so the same bits. */
+        float *reset = conv_run_threads(c, 2, 2 * c->n + 3, &count);
+        assert_int_equal(count, count1);
+        if (memcmp(one, reset, count * sizeof *one) != 0)
+            fail_msg("conv2d case %zu: set_batch from %d differs from a graph compiled at %d", i,
+                     2 * c->n + 3, c->n);
+        free(reset);
+        free(one);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
 }
 
 /* ---- the course's worked examples ---- */
@@ -499,6 +591,8 @@ static const bad_conv bad_convs[] = {
     {"larger than the padded input 4x4", 4, {1, 1, 4, 4}, 4, {2, 1, 5, 5}, 0, {1, 1}, {0, 0}},
     {"above 2^31", 4, {1, 1, 1 << 20, 1 << 20}, 4, {1, 1, 1, 1}, 0, {1, 1}, {0, 0}},
     {"too large", 4, {1, 1, 4, 4}, 4, {1, 1, 3, 3}, 0, {1, 1}, {1 << 30, 0}},
+    /* K*P = 2^40 floats of im2col scratch per thread */
+    {"needs a workspace", 4, {1, 1 << 20, 1024, 1024}, 4, {1, 1 << 20, 1, 1}, 0, {1, 1}, {0, 0}},
 };
 
 typedef struct bad_pool {
@@ -553,6 +647,7 @@ int main(void) {
         cmocka_unit_test(test_maxpool_nan_and_padding),
         cmocka_unit_test(test_avgpool_count_include_pad),
         cmocka_unit_test(test_conv2d_matches_direct_loops),
+        cmocka_unit_test(test_conv2d_same_bits_for_any_thread_count),
         cmocka_unit_test(test_pools_match_direct_loops),
         cmocka_unit_test(test_shape_errors_name_the_node),
     };

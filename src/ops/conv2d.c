@@ -5,52 +5,106 @@
  *   x (N, C_in, H, W)   w (C_out, C_in, kh, kw)   b (C_out) optional
  *   y (N, C_out, OH, OW), OH = (H + 2ph - kh)/sh + 1, OW = (W + 2pw - kw)/sw + 1
  *
- * As im2col + one GEMM over the whole batch (darknet, Caffe), with K = C_in*kh*kw,
- * P = OH*OW and torch's weight layout read as a matrix W (C_out, K):
- *   forward   col (K, N*P) = im2col(x);  Y (C_out, N*P) = W col;  y = Y permuted + b
- *   backward  dY (C_out, N*P) = dy permuted
- *             dW += dY col^T             (C_out, N*P) x (N*P, K)
- *             db += sum over (n, p) of dY
- *             dcol = W^T dY; dx += col2im(dcol)   (K, C_out) x (C_out, N*P)
- * The work buffer holds col from forward to backward; dcol then reuses it.
+ * As im2col + GEMM one image at a time (darknet, Caffe), with K = C_in*kh*kw,
+ * P = OH*OW and torch's weight layout read as a matrix W (C_out, K). For
+ * image n, col_n (K, P) = im2col(x[n]) and y[n] read as a (C_out, P) matrix:
+ *   forward   y[n] = W col_n + b                                (C_out, K) x (K, P)
+ *   backward  dW  += sum_n dy[n] col_n^T                        (C_out, P) x (P, K)
+ *             db  += sum_n sum_p dy[n][:, p]
+ *             dx[n] += col2im(W^T dy[n])                        (K, C_out) x (C_out, P)
+ * y[n] and dy[n] are already (C_out, P) matrices, so no permutation is needed,
+ * and col_n (K*P floats, 663 KB for Conv2d(32, 64, 3) on 26x26) stays in the
+ * core's L2 between im2col and its products. A whole-batch col would be N
+ * times larger (42 MB at batch 64) and stream from memory.
+ *
+ * Threads (src/core/parallel.h): forward runs one chunk per image, each image
+ * being independent. Backward splits the batch into n_chunks runs of
+ * consecutive images, a count that depends on the shapes only; chunk c sums
+ * dW and db of its images into its own partial slot, and the slots are added
+ * in chunk order afterwards, so the bits do not depend on the thread count.
+ * col is recomputed in backward (it is cheap and comes out cache-hot) rather
+ * than kept from forward, which would cost the whole-batch matrix again.
+ *
+ * The work buffer, 64-byte aligned slots (sizes in floats, rounded up to 16):
+ *   workers x scratch (K, P)        col_n, then dcol_n in backward
+ *   max_chunks x dW partial (C_out, K)
+ *   max_chunks x db partial (C_out) in double
+ * max_chunks = min(N, chunk cap of the shapes) >= the chunks of any batch <= N,
+ * and nothing grows as the batch shrinks, so sn_graph_set_batch fits.
  */
 #include "ops/op.h"
 
 #include <limits.h>
 #include <stdint.h>
+#include <string.h>
 
-#include "backend/cpu/gemm.h"
+#include "backend/cpu/conv_gemm.h"
 #include "backend/cpu/im2col.h"
+#include "core/parallel.h"
 
-/* The work buffer: a 64-byte header, then col (K, N*P), then Y or dY (C_out, N*P). */
-typedef struct conv_work_header {
-    /* 1 while col holds im2col(x) of the last forward. Backward overwrites col
-     * with dcol, so a second backward after one forward rebuilds it for dW. */
-    int col_holds_patches;
-} conv_work_header;
-#define CONV_WORK_HEADER_BYTES 64
-_Static_assert(sizeof(conv_work_header) <= CONV_WORK_HEADER_BYTES, "header fits its slot");
+/* Backward chunks of a batch, at most: enough for the dynamic schedule of
+ * sn_parallel_for to balance 2 threads (and a few more), few enough that the
+ * partial slots and their reduction (max_chunks * C_out*K adds) stay small
+ * next to the products (2*C_out*K*P multiply-adds per image). With one
+ * thread, 8, 16 and 64 chunks of the batch-64 benchmark layers ran within 2%
+ * of one another. */
+#define CONV_MAX_CHUNKS 16
+/* The dW partials together stay below this many floats (16 MiB): wide layers
+ * get fewer, larger chunks rather than huge scratch. */
+#define CONV_PARTIAL_BUDGET ((int64_t)1 << 22)
+#define CONV_SLOT_ALIGN 16 /* floats: 64 bytes */
+
+static int64_t round_to_slot(int64_t floats) {
+    return (floats + CONV_SLOT_ALIGN - 1) / CONV_SLOT_ALIGN * CONV_SLOT_ALIGN;
+}
+
+/* The sizes of the work buffer, in floats, from shapes that infer has bounded:
+ * every count here is <= 2^62 before the products with workers (<= 64) and
+ * max_chunks (<= 16), which infer bounds first. */
+typedef struct conv_layout {
+    int64_t scratch; /* per worker: K*P, rounded */
+    int64_t dw_slot; /* per chunk: C_out*K, rounded */
+    int64_t db_slot; /* per chunk: C_out doubles = 2*C_out floats, rounded */
+    int64_t max_chunks;
+} conv_layout;
+
+/* The chunk cap of the shapes: independent of the batch and of the threads. */
+static int64_t chunk_cap(int64_t c_out, int64_t patch_size) {
+    const int64_t slot = c_out * patch_size + 2 * c_out;
+    const int64_t by_memory = CONV_PARTIAL_BUDGET / (slot > 0 ? slot : 1);
+    const int64_t cap = by_memory < CONV_MAX_CHUNKS ? by_memory : CONV_MAX_CHUNKS;
+    return cap < 1 ? 1 : cap;
+}
+
+static conv_layout conv_layout_of(int64_t n_batch, int64_t c_out, int64_t patch_size,
+                                  int64_t out_plane) {
+    conv_layout l;
+    const int64_t cap = chunk_cap(c_out, patch_size);
+    l.scratch = round_to_slot(patch_size * out_plane);
+    l.dw_slot = round_to_slot(c_out * patch_size);
+    l.db_slot = round_to_slot(2 * c_out);
+    l.max_chunks = n_batch < cap ? n_batch : cap;
+    return l;
+}
 
 typedef struct conv_dims {
-    sn_im2col_geometry geom;
-    int c_out;
+    sn_im2col_geometry geom; /* of one image: n_batch = 1 */
+    int n_batch, c_out;
     int patch_size; /* K = C_in*kh*kw: rows of col, columns of W */
     int out_plane;  /* P = OH*OW */
-    int n_cols;     /* N*P: columns of col, Y and dY */
+    /* 1x1 kernel, stride 1, no padding: col_n (C_in, H*W) is x[n] itself. */
+    int col_is_input;
+    int images_per_chunk, n_chunks; /* backward's split of the batch */
+    conv_layout layout;
 } conv_dims;
-
-typedef struct conv_work {
-    conv_work_header *header;
-    float *col;   /* (K, N*P): im2col(x), or dcol in backward */
-    float *y_mat; /* (C_out, N*P): the GEMM's Y in forward, dY in backward */
-} conv_work;
 
 /* The dimensions of a node whose shapes infer has accepted (so every size fits an int). */
 static conv_dims conv_dims_of(const sn_op_io *io) {
     const sn_shape *x = &io->in_shape[0], *w = &io->in_shape[1];
     conv_dims d;
     sn_im2col_geometry *g = &d.geom;
-    g->n_batch = (int)x->dim[0];
+    d.n_batch = (int)x->dim[0];
+    g->n_batch = 1;
     g->channels = (int)x->dim[1];
     g->height = (int)x->dim[2];
     g->width = (int)x->dim[3];
@@ -65,17 +119,14 @@ static conv_dims conv_dims_of(const sn_op_io *io) {
     d.c_out = (int)w->dim[0];
     d.patch_size = g->channels * g->kernel_h * g->kernel_w;
     d.out_plane = g->out_h * g->out_w;
-    d.n_cols = g->n_batch * d.out_plane;
+    d.col_is_input = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
+                     g->pad_h == 0 && g->pad_w == 0;
+    d.layout = conv_layout_of(d.n_batch, d.c_out, d.patch_size, d.out_plane);
+    /* Consecutive images, as even as the cap allows: ceil(N / cap) per chunk. */
+    const int64_t cap = chunk_cap(d.c_out, d.patch_size);
+    d.images_per_chunk = (int)((d.n_batch + cap - 1) / cap);
+    d.n_chunks = sn_chunk_count(d.n_batch, d.images_per_chunk);
     return d;
-}
-
-static conv_work conv_work_of(const sn_op_io *io, const conv_dims *d) {
-    unsigned char *base = io->work;
-    conv_work w;
-    w.header = (conv_work_header *)base;
-    w.col = (float *)(base + CONV_WORK_HEADER_BYTES);
-    w.y_mat = w.col + (size_t)d->patch_size * (size_t)d->n_cols;
-    return w;
 }
 
 static sn_status conv2d_infer(sn_op_io *io, size_t *work_size) {
@@ -130,88 +181,170 @@ static sn_status conv2d_infer(sn_op_io *io, size_t *work_size) {
                         "conv2d: input %s gives N*OH*OW = %lld*%lld*%lld columns, above 2^31",
                         sn_shape_format(x, sx, sizeof sx), (long long)x->dim[0], (long long)out_h,
                         (long long)out_w);
-    const int64_t n_cols = x->dim[0] * out_plane;
-    const int64_t work_floats = (patch_size + w->dim[0]) * n_cols;
-    if (work_floats > SN_MAX_NUMEL || (uint64_t)work_floats > (SIZE_MAX - 64) / sizeof(float))
+    /* K*P and C_out*K are < 2^62; each is bounded by SN_MAX_NUMEL before the
+     * products with workers (<= SN_MAX_THREADS) and the chunk count (<= 16). */
+    const int64_t workers = io->workers > 0 ? io->workers : 1;
+    const conv_layout l = conv_layout_of(x->dim[0], w->dim[0], patch_size, out_plane);
+    int64_t work_floats = -1; /* -1: above the limit */
+    if (l.scratch <= SN_MAX_NUMEL && l.dw_slot <= SN_MAX_NUMEL)
+        work_floats = workers * l.scratch + l.max_chunks * (l.dw_slot + l.db_slot);
+    if (work_floats < 0 || work_floats > SN_MAX_NUMEL ||
+        (uint64_t)work_floats > SIZE_MAX / sizeof(float))
         return sn_error(SN_ERR_SHAPE,
                         "conv2d: input %s with weight %s needs a workspace of %lld floats, "
                         "above the limit of 2^40",
                         sn_shape_format(x, sx, sizeof sx), sn_shape_format(w, sw, sizeof sw),
-                        (long long)work_floats);
-    *work_size = CONV_WORK_HEADER_BYTES + (size_t)work_floats * sizeof(float);
+                        work_floats < 0 ? (long long)(patch_size * out_plane)
+                                        : (long long)work_floats);
+    *work_size = (size_t)work_floats * sizeof(float);
     const int64_t dims[4] = {x->dim[0], w->dim[0], out_h, out_w};
     return sn_shape_make(&io->out_shape, 4, dims);
 }
 
+/* What the chunks of one forward or backward share. */
+typedef struct conv_run {
+    conv_dims d;
+    const float *x, *weight, *bias, *dy; /* x (N, C_in, H, W), dy (N, C_out, P) */
+    float *y, *dx, *dw;                  /* y (N, C_out, P); dw, db: NULL if not wanted */
+    float *db;
+    float *scratch;     /* workers x (K, P) */
+    float *dw_partial;  /* max_chunks x (C_out, K) */
+    double *db_partial; /* max_chunks x (C_out) */
+    int workers;
+} conv_run;
+
+static conv_run conv_run_of(sn_op_io *io) {
+    conv_run r;
+    r.d = conv_dims_of(io);
+    r.x = io->in[0];
+    r.weight = io->in[1];
+    r.bias = io->has_in[2] ? io->in[2] : NULL;
+    r.workers = io->workers > 0 ? io->workers : 1;
+    r.scratch = io->work;
+    r.dw_partial = r.scratch + (size_t)r.workers * (size_t)r.d.layout.scratch;
+    r.db_partial =
+        (double *)(r.dw_partial + (size_t)r.d.layout.max_chunks * (size_t)r.d.layout.dw_slot);
+    r.y = r.dx = r.dw = r.db = NULL;
+    r.dy = NULL;
+    return r;
+}
+
+/* The (K, P) scratch of a worker. A worker id >= workers comes only from a
+ * nested call (a graph run from inside another parallel loop), which runs
+ * every chunk inline on one thread: then any one slot is safe. */
+static float *worker_scratch(const conv_run *r, int worker) {
+    if (worker >= r->workers) worker = 0;
+    return r->scratch + (size_t)worker * (size_t)r->d.layout.scratch;
+}
+
+/* col_n (K, P) of image n: x[n] itself for a 1x1 kernel with stride 1 and no
+ * padding, else im2col into the worker's scratch. */
+static const float *image_col(const conv_run *r, int n, float *scratch) {
+    const conv_dims *d = &r->d;
+    const float *x_n = r->x + (size_t)n * (size_t)d->geom.channels * (size_t)d->geom.height *
+                                  (size_t)d->geom.width; /* (C_in, H, W) */
+    if (d->col_is_input) return x_n;
+    sn_im2col(&d->geom, x_n, scratch);
+    return scratch;
+}
+
+/* Chunk = image n: y[n] (C_out, P) = W (C_out, K) col_n (K, P) + b. */
+static void forward_image(void *ctx, int n, int worker) {
+    const conv_run *r = ctx;
+    const conv_dims *d = &r->d;
+    const float *col = image_col(r, n, worker_scratch(r, worker));
+    float *y_n = r->y + (size_t)n * (size_t)d->c_out * (size_t)d->out_plane;
+    sn_conv_gemm_forward(d->c_out, d->patch_size, d->out_plane, r->weight, col, d->out_plane,
+                         r->bias, y_n, d->out_plane);
+}
+
 static sn_status conv2d_forward(sn_op_io *io) {
-    const conv_dims d = conv_dims_of(io);
-    const conv_work work = conv_work_of(io, &d);
-    const float *x = io->in[0], *weight = io->in[1], *bias = io->has_in[2] ? io->in[2] : NULL;
-    float *y = io->out; /* (N, C_out, P) */
-
-    sn_im2col(&d.geom, x, work.col);
-    work.header->col_holds_patches = 1;
-    /* Y (C_out, N*P) = W (C_out, K) col (K, N*P) */
-    sn_sgemm(0, 0, d.c_out, d.n_cols, d.patch_size, 1.0f, weight, d.patch_size, work.col, d.n_cols,
-             0.0f, work.y_mat, d.n_cols);
-
-    /* y[n, o, :] = Y[o, n*P : (n+1)*P] + b[o] */
-    const int planes = d.geom.n_batch * d.c_out;
-#pragma omp parallel for schedule(static) if ((double)planes * d.out_plane > 65536)
-    for (int plane = 0; plane < planes; plane++) {
-        const int n = plane / d.c_out, o = plane % d.c_out;
-        const float *src = work.y_mat + (size_t)o * d.n_cols + (size_t)n * d.out_plane;
-        float *dst = y + (size_t)plane * d.out_plane;
-        const float b = bias ? bias[o] : 0.0f;
-        if (bias)
-            for (int p = 0; p < d.out_plane; p++) dst[p] = src[p] + b;
-        else
-            for (int p = 0; p < d.out_plane; p++) dst[p] = src[p];
-    }
+    conv_run r = conv_run_of(io);
+    r.y = io->out;
+    sn_parallel_for(r.d.n_batch, r.workers, forward_image, &r);
     return SN_OK;
 }
 
+/* sum_i row[i] over [0, p) in double. One double accumulator makes every
+ * addition wait for the previous one (~4 cycles a term, N*C_out*P terms:
+ * 2.4 million per backward of Conv2d(32, 64, 3) at batch 64); 8 partial sums,
+ * lane l taking i = l mod 8 and added in a fixed tree, vectorise.
+ * Deterministic, and as accurate as one double sum for these lengths. */
+static double row_sum(const float *row, int p) {
+    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    int i = 0;
+    for (; i + 8 <= p; i += 8)
+        for (int l = 0; l < 8; l++) lane[l] += (double)row[i + l];
+    for (int l = 0; i < p; i++, l++) lane[l] += (double)row[i];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
+           ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* Chunk c = images [c*ipc, min(N, (c+1)*ipc)): dW and db of those images into
+ * the chunk's own slots (zeroed first), dx of those images in place. */
+static void backward_chunk(void *ctx, int chunk, int worker) {
+    const conv_run *r = ctx;
+    const conv_dims *d = &r->d;
+    const int c_out = d->c_out, k = d->patch_size, p = d->out_plane;
+    const size_t in_image = (size_t)d->geom.channels * (size_t)d->geom.height * d->geom.width;
+    float *scratch = worker_scratch(r, worker); /* (K, P) */
+    float *dw_part = r->dw ? r->dw_partial + (size_t)chunk * (size_t)d->layout.dw_slot : NULL;
+    double *db_part = r->db ? r->db_partial + (size_t)chunk * (size_t)d->layout.db_slot / 2 : NULL;
+    if (dw_part) memset(dw_part, 0, (size_t)c_out * (size_t)k * sizeof *dw_part);
+    if (db_part)
+        for (int o = 0; o < c_out; o++) db_part[o] = 0.0;
+
+    const int first = chunk * d->images_per_chunk;
+    const int last =
+        first + d->images_per_chunk < d->n_batch ? first + d->images_per_chunk : d->n_batch;
+    for (int n = first; n < last; n++) {
+        const float *dy_n = r->dy + (size_t)n * (size_t)c_out * (size_t)p; /* (C_out, P) */
+        if (dw_part) {
+            /* dW_c (C_out, K) += dy[n] (C_out, P) col_n^T (P, K) */
+            const float *col = image_col(r, n, scratch);
+            sn_conv_gemm_weight_grad(c_out, k, p, dy_n, p, col, p, dw_part);
+        }
+        if (db_part) {
+            /* db_c[o] += sum_p dy[n, o, p], in double: N*P terms in all. */
+            for (int o = 0; o < c_out; o++) db_part[o] += row_sum(dy_n + (size_t)o * (size_t)p, p);
+        }
+        if (r->dx) {
+            /* dcol (K, P) = W^T (K, C_out) dy[n] (C_out, P), into the scratch
+             * (col_n is done with); then dx[n] += col2im(dcol). */
+            sn_conv_gemm_input_grad(c_out, k, p, r->weight, dy_n, p, scratch, p);
+            sn_col2im_add(&d->geom, scratch, r->dx + (size_t)n * in_image);
+        }
+    }
+}
+
 static void conv2d_backward(sn_op_io *io) {
-    const conv_dims d = conv_dims_of(io);
-    const conv_work work = conv_work_of(io, &d);
-    const float *x = io->in[0], *weight = io->in[1], *dy = io->dout; /* dy (N, C_out, P) */
-    float *dx = io->din[0], *dw = io->din[1], *db = io->has_in[2] ? io->din[2] : NULL;
-    float *dy_mat = work.y_mat; /* (C_out, N*P) */
+    conv_run r = conv_run_of(io);
+    r.dy = io->dout;
+    r.dx = io->din[0];
+    r.dw = io->din[1];
+    r.db = io->has_in[2] ? io->din[2] : NULL;
+    if (!r.dx && !r.dw && !r.db) return;
+    const conv_dims *d = &r.d;
+    sn_parallel_for(d->n_chunks, r.workers, backward_chunk, &r);
 
-    /* dY[o, n*P + p] = dy[n, o, p] */
-    const int planes = d.geom.n_batch * d.c_out;
-#pragma omp parallel for schedule(static) if ((double)planes * d.out_plane > 65536)
-    for (int plane = 0; plane < planes; plane++) {
-        const int n = plane / d.c_out, o = plane % d.c_out;
-        const float *src = dy + (size_t)plane * d.out_plane;
-        float *dst = dy_mat + (size_t)o * d.n_cols + (size_t)n * d.out_plane;
-        for (int p = 0; p < d.out_plane; p++) dst[p] = src[p];
-    }
-
-    if (dw) {
-        if (!work.header->col_holds_patches) {
-            sn_im2col(&d.geom, x, work.col);
-            work.header->col_holds_patches = 1;
+    /* The partials in chunk order, whatever thread ran which chunk:
+     * dW += ((P_0 + P_1) + P_2) + ..., summed into P_0 first. */
+    if (r.dw) {
+        const size_t count = (size_t)d->c_out * (size_t)d->patch_size;
+        float *total = r.dw_partial;
+        for (int c = 1; c < d->n_chunks; c++) {
+            const float *part = r.dw_partial + (size_t)c * (size_t)d->layout.dw_slot;
+            for (size_t i = 0; i < count; i++) total[i] += part[i];
         }
-        /* dW (C_out, K) += dY (C_out, N*P) col^T (N*P, K) */
-        sn_sgemm(0, 1, d.c_out, d.patch_size, d.n_cols, 1.0f, dy_mat, d.n_cols, work.col, d.n_cols,
-                 1.0f, dw, d.patch_size);
+        for (size_t i = 0; i < count; i++) r.dw[i] += total[i];
     }
-    if (db) {
-        /* db[o] += sum of row o of dY, in double: N*P terms can be many. */
-        for (int o = 0; o < d.c_out; o++) {
-            const float *row = dy_mat + (size_t)o * d.n_cols;
+    if (r.db) {
+        for (int o = 0; o < d->c_out; o++) {
             double sum = 0.0;
-            for (int i = 0; i < d.n_cols; i++) sum += row[i];
-            db[o] += (float)sum;
+            for (int c = 0; c < d->n_chunks; c++)
+                sum += r.db_partial[(size_t)c * (size_t)d->layout.db_slot / 2 + (size_t)o];
+            r.db[o] += (float)sum;
         }
-    }
-    if (dx) {
-        /* dcol (K, N*P) = W^T (K, C_out) dY (C_out, N*P), into col: dW is done. */
-        sn_sgemm(1, 0, d.patch_size, d.n_cols, d.c_out, 1.0f, weight, d.patch_size, dy_mat,
-                 d.n_cols, 0.0f, work.col, d.n_cols);
-        work.header->col_holds_patches = 0;
-        sn_col2im_add(&d.geom, work.col, dx);
     }
 }
 

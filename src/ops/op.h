@@ -14,8 +14,10 @@
  *             ops with no gradient (step): no gradient flows through them.
  * The graph owns every buffer: out, dout, din and work are planned in its arena
  * at compile time, so no op allocates memory in forward or backward. The work
- * buffer persists from forward to backward of the same step (conv2d keeps its
- * im2col matrix there, maxpool its arg-max indices, dropout its mask).
+ * buffer persists from forward to backward of the same step (maxpool keeps its
+ * arg-max indices there, dropout its mask; conv2d its per-worker im2col
+ * scratch and per-chunk weight-gradient slots, rebuilding the patches in
+ * backward).
  * Inputs are read-only, except buffers (sn_buffer: model state that is not
  * trained), which forward may update through io->state: batch_norm in
  * training mode writes its running mean, variance and batch count there.

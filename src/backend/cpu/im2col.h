@@ -1,5 +1,6 @@
 /*
- * im2col / col2im over a whole batch, for convolution as one GEMM.
+ * im2col / col2im over N images, for convolution as a GEMM (conv2d calls them
+ * with N = 1, one image per call, on the calling thread).
  *
  * For an input x (N, C, H, W), a kernel (kh, kw), stride (sh, sw) and zero
  * padding (ph, pw), the output has OH = (H + 2ph - kh)/sh + 1 rows and
@@ -9,7 +10,7 @@
  *
  * (zero where that index falls in the padding). col is (C*kh*kw, N*OH*OW),
  * row-major: row index (c*kh + ki)*kw + kj, column index (n*OH + oh)*OW + ow.
- * Then conv2d(x, W) = W (C_out, C*kh*kw) x col, for the whole batch at once.
+ * Then conv2d(x, W) = W (C_out, C*kh*kw) x col.
  * col2im is its adjoint: it ADDS every col entry back to the x element it came
  * from (entries from the padding are dropped), which is dx from dcol.
  */
