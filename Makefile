@@ -42,7 +42,9 @@ golden:
 # Speed against PyTorch (issue 5; docs/performance.md): release build in
 # build-bench (-O3, and BENCH_CFLAGS, -march=native by default), then
 # bench/run.py interleaves sinapsi and PyTorch runs and prints the tables.
-# BENCH_FLAGS passes options to bench/run.py (--reps N, --quick).
+# BENCH_FLAGS passes options to bench/run.py: --reps N, --quick (checks the
+# driver), --blas-env both (also with OPENBLAS_CORETYPE/L2_SIZE unset),
+# --contention (only the one-core-busy check), --no-contention.
 BENCH_CFLAGS ?= -march=native
 BENCH_FLAGS ?=
 bench: deps

@@ -19,7 +19,9 @@
  *
  * Prints one line of key=value pairs: img_per_s, images, seconds,
  * flops_per_img (forward, from sn_model_layer_info; a multiply-add counts 2),
- * maxrss_kib (getrusage ru_maxrss of this process), threads, gemm, blas_core.
+ * maxrss_kib (getrusage ru_maxrss of this process), threads (sinapsi's pool,
+ * sn_get_threads), gemm, blas_core, blas_threads (OpenBLAS's own count, which
+ * the pool sets to 1: the chunks are the parallelism).
  * --smoke: 2 minibatches of 4 examples from a 64-image subset, for `make
  * test`, so that the program cannot rot; the numbers mean nothing then.
  */
@@ -29,9 +31,6 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef SINAPSI_HAVE_CBLAS
 #include <cblas.h>
 #endif
@@ -99,6 +98,14 @@ static const char *blas_core(void) {
     return openblas_get_corename();
 #else
     return "none";
+#endif
+}
+
+static int blas_threads(void) {
+#if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
+    return openblas_get_num_threads();
+#else
+    return 0;
 #endif
 }
 
@@ -178,14 +185,11 @@ static int run(const bench_args *a) {
     double seconds = now_seconds() - t0;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    int threads = 1;
-#ifdef _OPENMP
-    threads = omp_get_max_threads();
-#endif
     printf("img_per_s=%.1f images=%lld seconds=%.4f flops_per_img=%lld maxrss_kib=%ld "
-           "threads=%d gemm=%s blas_core=%s\n",
+           "threads=%d gemm=%s blas_core=%s blas_threads=%d\n",
            (double)(a->steps * a->batch) / seconds, (long long)(a->steps * a->batch), seconds,
-           (long long)forward_flops(m), ru.ru_maxrss, threads, sn_sgemm_backend(), blas_core());
+           (long long)forward_flops(m), ru.ru_maxrss, sn_get_threads(), sn_sgemm_backend(),
+           blas_core(), blas_threads());
     ok = 1;
 done:
     if (!ok) fprintf(stderr, "bench_model: %s\n", sn_last_error());
@@ -199,12 +203,12 @@ done:
 int main(int argc, char **argv) {
     bench_args a;
     if (!parse_args(argc, argv, &a)) return 2;
-#ifdef _OPENMP
-    if (a.threads > 0) omp_set_num_threads(a.threads);
-#if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
-    /* As sn_train does (src/train/trainer.c): BLAS gets the OpenMP thread count. */
-    openblas_set_num_threads(omp_get_max_threads());
-#endif
-#endif
+    /* Before compiling: a graph sizes its per-thread scratch for the count in
+     * use then (sinapsi/threads.h). 0 keeps the default (SINAPSI_NUM_THREADS,
+     * else OMP_NUM_THREADS, else all CPUs), as sn_train does. */
+    if (sn_set_threads(a.threads) != SN_OK) {
+        fprintf(stderr, "bench_model: %s\n", sn_last_error());
+        return 2;
+    }
     return run(&a) ? 0 : 1;
 }

@@ -3,13 +3,17 @@
  *
  *   bench_ops [--threads T] [--smoke]
  *
+ * T sets sinapsi's pool (sn_set_threads; 0 = its default). OpenBLAS is
+ * single-threaded, as the pool makes it (src/core/parallel.h).
  * 1. The machine's FP32 FMA peak, per core and for T threads: independent FMA
  *    chains in registers (AVX-512 or AVX2+FMA, whichever the build targets;
- *    "n/a" for a build without them, e.g. without -march=native).
- * 2. The GEMM seam (sn_sgemm, src/backend/cpu/gemm.h) against a direct
- *    cblas_sgemm with the same arguments, at every product the three
- *    benchmark models run at batch 64: for each Linear and Conv2d its forward
- *    product, the input gradient and the weight gradient (shapes as
+ *    "n/a" for a build without them, e.g. without -march=native), on T
+ *    pthreads of this program (not the pool: a peak, not a kernel).
+ * 2. The GEMM seam (sn_sgemm, src/backend/cpu/gemm.h; outside a chunk it cuts
+ *    a large product into blocks on the pool's T threads) against a direct
+ *    cblas_sgemm with the same arguments (one thread), at every product the
+ *    three benchmark models run at batch 64: for each Linear and Conv2d its
+ *    forward product, the input gradient and the weight gradient (shapes as
  *    src/ops/linear.c and src/ops/conv2d.c call them).
  * 3. Conv2d forward and backward, MaxPool2d forward and backward, through a
  *    one-op graph at the models' shapes. Backward = (forward + backward) -
@@ -17,6 +21,7 @@
  * Each measurement repeats until it has run 0.2 s (once with --smoke, for
  * `make test`) and prints the best rate of 3 such runs.
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,14 +30,12 @@
 #if defined(__AVX512F__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 #ifdef SINAPSI_HAVE_CBLAS
 #include <cblas.h>
 #endif
 
 #include "backend/cpu/gemm.h"
+#include "core/parallel.h"
 #include "sinapsi/sinapsi.h"
 
 static int smoke;
@@ -94,20 +97,42 @@ static float fma_chains(int64_t iters) {
     return sum;
 }
 
-/* GFLOP/s of `threads` threads running the chains at once (2 FLOPs per lane). */
+typedef struct fma_job {
+    int64_t iters;
+    float result;
+} fma_job;
+
+static void *fma_thread(void *arg) {
+    fma_job *j = arg;
+    j->result = fma_chains(j->iters);
+    return NULL;
+}
+
+/* GFLOP/s of `threads` threads running the chains at once (2 FLOPs per lane):
+ * threads - 1 pthreads plus this one. 0 if a thread cannot be created. */
 static double fma_peak(int threads) {
+    enum { MAX_FMA_THREADS = SN_MAX_THREADS };
+    pthread_t tid[MAX_FMA_THREADS];
+    fma_job job[MAX_FMA_THREADS];
+    if (threads < 1 || threads > MAX_FMA_THREADS) return 0;
     int64_t iters = smoke ? 1000 : FMA_ITERS;
-    volatile float sink = 0;
+    int started = 0, ok = 1;
     double t0 = now_seconds();
-#pragma omp parallel num_threads(threads)
-    {
-        float s = fma_chains(iters);
-#pragma omp atomic
-        sink += s;
+    for (int i = 1; i < threads; i++, started++) {
+        job[i] = (fma_job){iters, 0};
+        if (pthread_create(&tid[i], NULL, fma_thread, &job[i]) != 0) {
+            ok = 0;
+            break;
+        }
     }
+    job[0] = (fma_job){iters, 0};
+    fma_thread(&job[0]);
+    for (int i = 1; i <= started; i++) pthread_join(tid[i], NULL);
     double t = now_seconds() - t0;
+    volatile float sink = 0; /* the results, so that nothing is optimised away */
+    for (int i = 0; i <= started; i++) sink += job[i].result;
     (void)sink;
-    return 2.0 * FMA_LANES * FMA_CHAINS * (double)iters * threads / t / 1e9;
+    return ok ? 2.0 * FMA_LANES * FMA_CHAINS * (double)iters * threads / t / 1e9 : 0;
 }
 #endif
 
@@ -204,9 +229,11 @@ static float *random_floats(size_t n) {
 }
 
 static int bench_gemm(void) {
-    printf("\nGEMM: sn_sgemm (%s) vs direct cblas_sgemm, GFLOP/s (2mnk per call)\n",
-           sn_sgemm_backend());
-    printf("%-30s %-4s %6s %6s %6s %10s %10s\n", "product", "op", "m", "n", "k", "seam", "cblas");
+    printf("\nGEMM: sn_sgemm (%s, %d threads) vs direct cblas_sgemm (1 thread), GFLOP/s "
+           "(2mnk per call)\n",
+           sn_sgemm_backend(), sn_get_threads());
+    printf("%-30s %-4s %6s %6s %6s %10s %10s\n", "product", "op", "m", "n", "k", "seam",
+           "cblas 1t");
     for (size_t i = 0; i < sizeof gemm_cases / sizeof gemm_cases[0]; i++) {
         const gemm_case *c = &gemm_cases[i];
         gemm_run r = {c, random_floats((size_t)c->m * c->k), random_floats((size_t)c->k * c->n),
@@ -345,18 +372,18 @@ int main(int argc, char **argv) {
         else
             return fprintf(stderr, "usage: bench_ops [--threads T] [--smoke]\n"), 2;
     }
-#ifdef _OPENMP
-    if (threads > 0) omp_set_num_threads(threads);
-#if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
-    openblas_set_num_threads(omp_get_max_threads());
-#endif
-    threads = omp_get_max_threads();
-#else
-    threads = 1;
-#endif
+    /* Also makes OpenBLAS single-threaded (sn_parallel_init), before the
+     * first direct cblas_sgemm. */
+    if (sn_set_threads(threads) != SN_OK) {
+        fprintf(stderr, "bench_ops: %s\n", sn_last_error());
+        return 2;
+    }
+    sn_parallel_init();
+    threads = sn_get_threads();
     printf("bench_ops: %d threads\n", threads);
 #if defined(SINAPSI_HAVE_CBLAS) && defined(OPENBLAS_CONFIG_H)
-    printf("OpenBLAS: core %s, config %s\n", openblas_get_corename(), openblas_get_config());
+    printf("OpenBLAS: core %s, config %s, %d thread(s)\n", openblas_get_corename(),
+           openblas_get_config(), openblas_get_num_threads());
 #endif
     bench_fma(threads);
     if (!bench_gemm() || !bench_conv_pool()) return 1;

@@ -3,17 +3,27 @@ timed region, so that `make bench` (bench/run.py) compares like with like.
 
     /usr/bin/python3 bench/torch_model.py --spec models/lenet5.txt --mode train
         [--steps N] [--batch B] [--threads T] [--data DIR] [--warmup W]
+        [--loader lean|dataloader]
 
-Data as a typical user loop without torchvision (not in Debian): the IDX gz
-files read with gzip + numpy into one uint8 tensor (60000, 1, 28, 28), and each
-minibatch gathered and normalised with .float().div_(255), which is timed, as
-sn_dataset_batch is on the C side. Timed per minibatch, after W warmup ones:
+The IDX gz files are read with gzip + numpy into one uint8 tensor (60000, 1,
+28, 28) (torchvision is not in Debian). Two ways to feed the minibatches:
+  lean (default, the fair twin of sn_dataset_batch): each minibatch gathered
+      from the uint8 tensor by a shuffled index and normalised with
+      .float().div_(255);
+  dataloader (what the tutorial loop gets): a torch.utils.data.Dataset whose
+      __getitem__ returns one normalised float image (1, 28, 28) and its label,
+      as torchvision's ToTensor() would (without the PIL round trip that
+      torchvision's FashionMNIST adds, so a real torchvision loop is slower
+      still), wrapped in DataLoader(batch_size, shuffle=True for training;
+      num_workers=0, the default), which collates the samples per minibatch.
+Either way the input copy and normalisation are timed, as sn_dataset_batch is
+on the C side. Timed per minibatch, after W warmup ones:
   train: forward (train mode), cross-entropy, zero_grad, backward, SGD step
          (lr 0.01, momentum 0.9);
   infer: forward in eval mode under torch.no_grad().
 Prints the same key=value line as bench_model (maxrss_kib from
 resource.getrusage of this process: torch itself, the uint8 dataset and the
-run).
+run), plus loader=.
 """
 import argparse
 import gzip
@@ -30,6 +40,36 @@ import torch.nn.functional as F
 def load_idx(path, offset):
     with gzip.open(path, "rb") as f:
         return np.frombuffer(f.read(), dtype=np.uint8, offset=offset)
+
+
+class ImageDataset(torch.utils.data.Dataset):
+    """One example at a time, as a tutorial Dataset does: (image, label) with
+    the image a float tensor (1, 28, 28) in [0, 1] (ToTensor's conversion)."""
+
+    def __init__(self, images, labels):
+        self.images, self.labels = images, labels  # uint8 (N, 1, 28, 28), int64 (N)
+
+    def __len__(self):
+        return self.images.shape[0]
+
+    def __getitem__(self, i):
+        return self.images[i].float().div(255), int(self.labels[i])
+
+
+def batches(images, labels, order, batch):
+    """The lean feed: endless minibatches gathered by `order`, epoch after epoch."""
+    per_epoch = images.shape[0] // batch
+    step = 0
+    while True:
+        idx = order[step * batch:(step + 1) * batch]
+        yield images[idx].float().div_(255), labels[idx]
+        step = (step + 1) % per_epoch
+
+
+def loader_batches(loader):
+    """The DataLoader feed: endless, a new (reshuffled) epoch when one ends."""
+    while True:
+        yield from loader
 
 
 def model_from_spec(path):
@@ -54,6 +94,7 @@ def main():
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--data", default="/usr/share/datasets/fashion-mnist")
+    p.add_argument("--loader", choices=["lean", "dataloader"], default="lean")
     a = p.parse_args()
     train = a.mode == "train"
     batch = a.batch or (64 if train else 256)
@@ -70,14 +111,16 @@ def main():
     model = model_from_spec(a.spec)
     model.train(train)
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9) if train else None
-    order = torch.randperm(count) if train else torch.arange(count)
-    per_epoch = count // batch
+    if a.loader == "lean":
+        order = torch.randperm(count) if train else torch.arange(count)
+        feed = batches(images, labels, order, batch)
+    else:
+        feed = loader_batches(torch.utils.data.DataLoader(
+            ImageDataset(images, labels), batch_size=batch, shuffle=train, drop_last=True))
 
-    def run_batch(step):
-        idx = order[step * batch:(step + 1) * batch]
-        x = images[idx].float().div_(255)
+    def run_batch():
+        x, y = next(feed)
         if train:
-            y = labels[idx]
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad()
             loss.backward()
@@ -90,12 +133,12 @@ def main():
     for i in range(a.warmup + a.steps):
         if i == a.warmup:
             t0 = time.perf_counter()
-        run_batch(i % per_epoch)
+        run_batch()
     seconds = time.perf_counter() - t0
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     n = a.steps * batch
     print(f"img_per_s={n / seconds:.1f} images={n} seconds={seconds:.4f} maxrss_kib={rss} "
-          f"threads={torch.get_num_threads()} torch={torch.__version__}")
+          f"threads={torch.get_num_threads()} torch={torch.__version__} loader={a.loader}")
 
 
 if __name__ == "__main__":
