@@ -183,10 +183,6 @@ static void operands_free(operands *o) {
     free(o->dy);
 }
 
-static double at(const float *x, int ld, int r, int c) {
-    return (double)x[(size_t)r * ld + c];
-}
-
 static void print_case(const char *what, const cg_case *cc) {
     printf("%s C_out=%d K=%d P=%d ld_y=P+%d ld_col=P+%d%s\n", what, cc->c_out, cc->k, cc->p,
            cc->pad_y, cc->pad_col, cc->bias ? " bias" : "");
@@ -212,6 +208,55 @@ static int routed_blocked(sn_conv_product product) {
     return n;
 }
 
+/* A strided view of a matrix operand: element (i, j) at x[i*row + j*col]. */
+typedef struct view {
+    const float *x;
+    int row, col;
+} view;
+
+/* The reference of one product, res (rows, cols) = init + sum_t a(i, t) b(t, j)
+ * over depth terms, in double, where init is bias[i] (or 0) plus c0[i][j] (or
+ * 0, c0 dense), with each element's bound (depth + 4) eps sum |terms| (the
+ * classical bound for a float sum of depth products and the initial value). */
+static reference reference_product(int rows, int cols, int depth, view a, view b,
+                                   const float *bias, const float *c0) {
+    reference r = reference_alloc(rows, cols);
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) {
+            double sum = (bias ? bias[i] : 0.0) + (c0 ? c0[(size_t)i * cols + j] : 0.0);
+            double scale = fabs(sum);
+            for (int t = 0; t < depth; t++) {
+                const double term = (double)a.x[(size_t)i * a.row + (size_t)t * a.col] *
+                                    (double)b.x[(size_t)t * b.row + (size_t)j * b.col];
+                sum += term;
+                scale += fabs(term);
+            }
+            r.ref[(size_t)i * cols + j] = sum;
+            r.bound[(size_t)i * cols + j] = (depth + 4) * (double)FLT_EPSILON * scale + 1e-30;
+        }
+    return r;
+}
+
+/* Checks got (stride ld) against r, runs the negative control when asked,
+ * and frees r. */
+static void check_product(reference *r, float *got, int ld, const char *what, int variant,
+                          const cg_case *cc, int negative_control, double *worst) {
+    const int bad = violations(r, got, ld, worst);
+    if (bad) {
+        print_case(variant_names[variant], cc);
+        fail_msg("%s: %d elements outside the bound", what, bad);
+    }
+    if (negative_control) assert_checker_catches(r, got, ld);
+    reference_free(r);
+}
+
+static void print_summary(const char *what, int variant, sn_conv_product product, double worst) {
+    printf("%s (%s): %d cases (%d through the blocked kernel), largest error %.3f of the bound\n",
+           what, variant_names[variant], N_CASES, variant ? N_CASES : routed_blocked(product),
+           worst);
+}
+
+/* y = W col + b; y starts as NaN (must be overwritten, not read). */
 static void test_forward_matches_reference(void **state) {
     (void)state;
     for (int variant = 0; variant < 2; variant++) {
@@ -223,37 +268,18 @@ static void test_forward_matches_reference(void **state) {
             operands o = operands_make(cc, &rng);
             float *y = matrix(&rng, o.c_out, o.p, cc->pad_y, 1, NAN, SENTINEL);
             forwards[variant](o.c_out, o.k, o.p, o.w, o.col, o.ld_col, o.bias, y, o.ld_y);
-
             /* y[i][j] = bias[i] + sum_k w[i][k] col[k][j] */
-            reference r = reference_alloc(o.c_out, o.p);
-            for (int i = 0; i < o.c_out; i++)
-                for (int j = 0; j < o.p; j++) {
-                    double sum = o.bias ? o.bias[i] : 0.0, scale = fabs(sum);
-                    for (int k = 0; k < o.k; k++) {
-                        const double t = at(o.w, o.k, i, k) * at(o.col, o.ld_col, k, j);
-                        sum += t;
-                        scale += fabs(t);
-                    }
-                    r.ref[(size_t)i * o.p + j] = sum;
-                    r.bound[(size_t)i * o.p + j] = (o.k + 4) * (double)FLT_EPSILON * scale + 1e-30;
-                }
-            const int bad = violations(&r, y, o.ld_y, &worst);
-            if (bad) {
-                print_case(variant_names[variant], cc);
-                fail_msg("forward: %d elements outside the bound", bad);
-            }
-            if (c == 1 || c == 9) assert_checker_catches(&r, y, o.ld_y);
-            reference_free(&r);
+            reference r = reference_product(o.c_out, o.p, o.k, (view){o.w, o.k, 1},
+                                            (view){o.col, o.ld_col, 1}, o.bias, NULL);
+            check_product(&r, y, o.ld_y, "forward", variant, cc, c == 1 || c == 9, &worst);
             free(y);
             operands_free(&o);
         }
-        printf("forward (%s): %d cases (%d through the blocked kernel), largest error %.3f of the "
-               "bound\n",
-               variant_names[variant], N_CASES, variant ? N_CASES : routed_blocked(SN_CONV_FORWARD),
-               worst);
+        print_summary("forward", variant, SN_CONV_FORWARD, worst);
     }
 }
 
+/* dW += dy col^T: dW starts random and must be added to. */
 static void test_weight_grad_accumulates(void **state) {
     (void)state;
     for (int variant = 0; variant < 2; variant++) {
@@ -268,38 +294,19 @@ static void test_weight_grad_accumulates(void **state) {
             assert_non_null(dw0);
             memcpy(dw0, dw, (size_t)o.c_out * o.k * sizeof *dw0);
             weight_grads[variant](o.c_out, o.k, o.p, o.dy, o.ld_y, o.col, o.ld_col, dw);
-
             /* dw[i][k] = dw0[i][k] + sum_j dy[i][j] col[k][j] */
-            reference r = reference_alloc(o.c_out, o.k);
-            for (int i = 0; i < o.c_out; i++)
-                for (int k = 0; k < o.k; k++) {
-                    double sum = dw0[(size_t)i * o.k + k], scale = fabs(sum);
-                    for (int j = 0; j < o.p; j++) {
-                        const double t = at(o.dy, o.ld_y, i, j) * at(o.col, o.ld_col, k, j);
-                        sum += t;
-                        scale += fabs(t);
-                    }
-                    r.ref[(size_t)i * o.k + k] = sum;
-                    r.bound[(size_t)i * o.k + k] = (o.p + 4) * (double)FLT_EPSILON * scale + 1e-30;
-                }
-            const int bad = violations(&r, dw, o.k, &worst);
-            if (bad) {
-                print_case(variant_names[variant], cc);
-                fail_msg("weight_grad: %d elements outside the bound", bad);
-            }
-            if (c == 1 || c == 11) assert_checker_catches(&r, dw, o.k);
-            reference_free(&r);
+            reference r = reference_product(o.c_out, o.k, o.p, (view){o.dy, o.ld_y, 1},
+                                            (view){o.col, 1, o.ld_col}, NULL, dw0);
+            check_product(&r, dw, o.k, "weight_grad", variant, cc, c == 1 || c == 11, &worst);
             free(dw);
             free(dw0);
             operands_free(&o);
         }
-        printf("weight_grad (%s): %d cases (%d through the blocked kernel), largest error %.3f of "
-               "the bound\n",
-               variant_names[variant], N_CASES,
-               variant ? N_CASES : routed_blocked(SN_CONV_WEIGHT_GRAD), worst);
+        print_summary("weight_grad", variant, SN_CONV_WEIGHT_GRAD, worst);
     }
 }
 
+/* dcol = W^T dy; dcol starts as NaN (must be overwritten, not read). */
 static void test_input_grad_overwrites(void **state) {
     (void)state;
     for (int variant = 0; variant < 2; variant++) {
@@ -311,35 +318,15 @@ static void test_input_grad_overwrites(void **state) {
             operands o = operands_make(cc, &rng);
             float *dcol = matrix(&rng, o.k, o.p, cc->pad_col, 1, NAN, SENTINEL);
             input_grads[variant](o.c_out, o.k, o.p, o.w, o.dy, o.ld_y, dcol, o.ld_col);
-
             /* dcol[k][j] = sum_i w[i][k] dy[i][j] */
-            reference r = reference_alloc(o.k, o.p);
-            for (int k = 0; k < o.k; k++)
-                for (int j = 0; j < o.p; j++) {
-                    double sum = 0.0, scale = 0.0;
-                    for (int i = 0; i < o.c_out; i++) {
-                        const double t = at(o.w, o.k, i, k) * at(o.dy, o.ld_y, i, j);
-                        sum += t;
-                        scale += fabs(t);
-                    }
-                    r.ref[(size_t)k * o.p + j] = sum;
-                    r.bound[(size_t)k * o.p + j] =
-                        (o.c_out + 4) * (double)FLT_EPSILON * scale + 1e-30;
-                }
-            const int bad = violations(&r, dcol, o.ld_col, &worst);
-            if (bad) {
-                print_case(variant_names[variant], cc);
-                fail_msg("input_grad: %d elements outside the bound", bad);
-            }
-            if (c == 3 || c == 12) assert_checker_catches(&r, dcol, o.ld_col);
-            reference_free(&r);
+            reference r = reference_product(o.k, o.p, o.c_out, (view){o.w, 1, o.k},
+                                            (view){o.dy, o.ld_y, 1}, NULL, NULL);
+            check_product(&r, dcol, o.ld_col, "input_grad", variant, cc, c == 3 || c == 12,
+                          &worst);
             free(dcol);
             operands_free(&o);
         }
-        printf("input_grad (%s): %d cases (%d through the blocked kernel), largest error %.3f of "
-               "the bound\n",
-               variant_names[variant], N_CASES,
-               variant ? N_CASES : routed_blocked(SN_CONV_INPUT_GRAD), worst);
+        print_summary("input_grad", variant, SN_CONV_INPUT_GRAD, worst);
     }
 }
 

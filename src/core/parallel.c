@@ -15,9 +15,14 @@
  *
  * Idle workers spin for about SPIN_NS, since the next op's job usually
  * follows within microseconds, then sleep on a condition variable; the caller
- * takes the mutex to wake them only when one is asleep. Short spinning is what
- * keeps two threads from being slower than one when another process shares the
- * machine (an OpenMP runtime spins ~100x longer by default).
+ * takes the mutex to wake them only when one is asleep. A short spin leaves
+ * the core to another process soon; with one core busy, two threads still
+ * trained 1.12-1.23x faster than one (`make bench`, docs/performance.md),
+ * where the OpenMP build had been 10x slower.
+ *
+ * Chunks are claimed in plain order from one counter. Giving each thread a
+ * fixed home range first (for cache affinity) was tried and measured no
+ * faster (a 3 MB memory-bound update: 94 us either way on 2 threads).
  */
 #include "core/parallel.h"
 
@@ -53,11 +58,7 @@ typedef struct pool {
     sn_chunk_fn fn;
     void *ctx;
     int n_chunks, max_workers;
-    int n_parts; /* threads taking part: the chunks are cut into this many home ranges */
-    /* next[w]: the next unclaimed chunk of worker w's home range, one cache line each. */
-    struct {
-        _Alignas(64) atomic_int value;
-    } next[SN_MAX_THREADS];
+    atomic_int next_chunk;
 
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -118,31 +119,14 @@ void sn_parallel_init(void) {
 
 /* ---- the workers ---- */
 
-/* Home range of part w: chunks [first, end). Contiguous and fixed by
- * (n_chunks, n_parts), so the same worker touches the same data in
- * consecutive ops (the forward and backward of a layer walk the same
- * tensors): measured on this 2-core VM, claiming chunks in plain order from
- * one counter made a memory-bound 3 MB update 1.5x slower on 2 threads than
- * on 1, as the chunks changed cores from one op to the next. */
-static int range_first(const pool *p, int w) {
-    return (int)((long long)p->n_chunks * w / p->n_parts);
-}
-
-/* Claims and runs chunks of the published job until none are left: first
- * its own home range, then what is left of the others' (a worker that the OS
- * has not scheduled loses its range to the threads that run). */
+/* Claims and runs chunks of the published job until none are left. */
 static void run_chunks(pool *p, int worker) {
     in_job = 1;
     my_worker = worker;
-    for (int i = 0; i < p->n_parts; i++) {
-        const int victim = (worker + i) % p->n_parts;
-        const int first = range_first(p, victim), end = range_first(p, victim + 1);
-        for (;;) {
-            int c = first + atomic_fetch_add_explicit(&p->next[victim].value, 1,
-                                                      memory_order_relaxed);
-            if (c >= end) break;
-            p->fn(p->ctx, c, worker);
-        }
+    for (;;) {
+        int c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
+        if (c >= p->n_chunks) break;
+        p->fn(p->ctx, c, worker);
     }
     in_job = 0;
 }
@@ -183,7 +167,7 @@ static void *worker_main(void *arg) {
         /* Join unless the job is closed or does not want this many workers. */
         for (;;) {
             if ((t >> 32) != seen || (t & TICKET_CLOSED)) break;
-            if (a->id >= p->n_parts) break;
+            if (a->id >= p->max_workers) break;
             if (atomic_compare_exchange_weak(&p->ticket, &t, t + 1)) {
                 run_chunks(p, a->id);
                 atomic_fetch_sub(&p->ticket, 1);
@@ -273,10 +257,7 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     p->ctx = ctx;
     p->n_chunks = n_chunks;
     p->max_workers = max_workers;
-    p->n_parts = max_workers < p->n_workers + 1 ? max_workers : p->n_workers + 1;
-    if (p->n_parts > n_chunks) p->n_parts = n_chunks;
-    for (int w = 0; w < p->n_parts; w++)
-        atomic_store_explicit(&p->next[w].value, 0, memory_order_relaxed);
+    atomic_store_explicit(&p->next_chunk, 0, memory_order_relaxed);
     /* Publish: new generation, open, nobody inside (seq_cst orders the job
      * fields before it, and the sleepers read after it). */
     const uint64_t gen = (atomic_load(&p->ticket) >> 32) + 1;
