@@ -1,8 +1,9 @@
 /*
  * bench_ops: per-op microbenchmarks for `make bench` (see docs/performance.md).
  *
- *   bench_ops [--threads T] [--smoke]
+ *   bench_ops [--threads T] [--smoke] [--gemm]
  *
+ * --gemm runs section 2 only.
  * T sets sinapsi's pool (sn_set_threads; 0 = its default). OpenBLAS is
  * single-threaded, as the pool makes it (src/core/parallel.h).
  * 1. The machine's FP32 FMA peak, per core and for T threads: independent FMA
@@ -10,11 +11,15 @@
  *    "n/a" for a build without them, e.g. without -march=native), on T
  *    pthreads of this program (not the pool: a peak, not a kernel).
  * 2. The GEMM seam (sn_sgemm, src/backend/cpu/gemm.h; outside a chunk it cuts
- *    a large product into blocks on the pool's T threads) against a direct
- *    cblas_sgemm with the same arguments (one thread), at every product the
- *    three benchmark models run at batch 64: for each Linear and Conv2d its
- *    forward product, the input gradient and the weight gradient (shapes as
- *    src/ops/linear.c and src/ops/conv2d.c call them).
+ *    a large product into blocks on the pool's T threads; "route" says
+ *    whether it picks the own kernel or CBLAS for the shape) against the own
+ *    kernel (sn_sgemm_portable) and a direct cblas_sgemm with the same
+ *    arguments, each on one thread and through the seam's cut on the pool
+ *    (sn_sgemm_split), at every product the three benchmark models run at
+ *    batch 64 (for each Linear and Conv2d its forward product, the input
+ *    gradient and the weight gradient, shapes as src/ops/linear.c and
+ *    src/ops/conv2d.c call them) and the Linear forward products at batch 256
+ *    (inference in bench/run.py).
  * 3. Conv2d forward and backward, MaxPool2d forward and backward, through a
  *    one-op graph at the models' shapes. Backward = (forward + backward) -
  *    forward, since backward must follow a forward.
@@ -187,6 +192,18 @@ static const gemm_case gemm_cases[] = {
     {"cnn2 Linear(9216,128) fwd", 0, 1, 64, 128, 9216},
     {"cnn2 Linear(9216,128) dx", 0, 0, 64, 9216, 128},
     {"cnn2 Linear(9216,128) dW", 1, 0, 128, 9216, 64},
+    {"lenet Linear(120,84) dx", 0, 0, 64, 120, 84},
+    {"lenet Linear(120,84) dW", 1, 0, 84, 120, 64},
+    {"lenet Linear(84,10) dx", 0, 0, 64, 84, 10},
+    {"lenet Linear(84,10) dW", 1, 0, 10, 84, 64},
+    /* Inference at batch 256 (bench/run.py): the forward products. */
+    {"mlp Linear(784,256) fwd b256", 0, 1, 256, 256, 784},
+    {"mlp Linear(256,128) fwd b256", 0, 1, 256, 128, 256},
+    {"mlp Linear(128,10) fwd b256", 0, 1, 256, 10, 128},
+    {"lenet Linear(400,120) fwd b256", 0, 1, 256, 120, 400},
+    {"lenet Linear(120,84) fwd b256", 0, 1, 256, 84, 120},
+    {"lenet Linear(84,10) fwd b256", 0, 1, 256, 10, 84},
+    {"cnn2 Linear(9216,128) fwd b256", 0, 1, 256, 128, 9216},
 };
 
 typedef struct gemm_run {
@@ -208,14 +225,40 @@ static void run_seam(void *ctx) {
              r->out, r->c->n);
 }
 
-#ifdef SINAPSI_HAVE_CBLAS
-static void run_cblas(void *ctx) {
-    const gemm_run *r = ctx;
+/* The product by `one` on this thread (pool = 0) or through the seam's cut on
+ * the pool (pool = 1). */
+static void run_with(const gemm_run *r, sn_sgemm_fn one, int pool) {
     int lda, ldb;
     gemm_shape(r->c, &lda, &ldb);
-    cblas_sgemm(CblasRowMajor, r->c->ta ? CblasTrans : CblasNoTrans,
-                r->c->tb ? CblasTrans : CblasNoTrans, r->c->m, r->c->n, r->c->k, 1.0f, r->a, lda,
-                r->b, ldb, 0.0f, r->out, r->c->n);
+    if (pool)
+        sn_sgemm_split(one, r->c->ta, r->c->tb, r->c->m, r->c->n, r->c->k, 1.0f, r->a, lda, r->b,
+                       ldb, 0.0f, r->out, r->c->n);
+    else
+        one(r->c->ta, r->c->tb, r->c->m, r->c->n, r->c->k, 1.0f, r->a, lda, r->b, ldb, 0.0f, r->out,
+            r->c->n);
+}
+
+static void run_own(void *ctx) {
+    run_with(ctx, sn_sgemm_portable, 0);
+}
+
+static void run_own_pool(void *ctx) {
+    run_with(ctx, sn_sgemm_portable, 1);
+}
+
+#ifdef SINAPSI_HAVE_CBLAS
+static void direct_cblas(int ta, int tb, int m, int n, int k, float alpha, const float *a, int lda,
+                         const float *b, int ldb, float beta, float *c, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n,
+                k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void run_cblas(void *ctx) {
+    run_with(ctx, direct_cblas, 0);
+}
+
+static void run_cblas_pool(void *ctx) {
+    run_with(ctx, direct_cblas, 1);
 }
 #endif
 
@@ -229,11 +272,13 @@ static float *random_floats(size_t n) {
 }
 
 static int bench_gemm(void) {
-    printf("\nGEMM: sn_sgemm (%s, %d threads) vs direct cblas_sgemm (1 thread), GFLOP/s "
-           "(2mnk per call)\n",
-           sn_sgemm_backend(), sn_get_threads());
-    printf("%-30s %-4s %6s %6s %6s %10s %10s\n", "product", "op", "m", "n", "k", "seam",
-           "cblas 1t");
+    const int t = sn_get_threads();
+    printf("\nGEMM: sn_sgemm (%s, %d threads; route: own kernel or cblas) vs the own kernel\n"
+           "(sn_sgemm_portable) and direct cblas_sgemm, on 1 thread and through the seam's cut\n"
+           "on the pool (%dt), GFLOP/s (2mnk per call)\n",
+           sn_sgemm_backend(), t, t);
+    printf("%-30s %-3s %5s %5s %5s %5s %7s %7s %7s %7s %7s\n", "product", "op", "m", "n", "k",
+           "route", "seam", "own 1t", "cblas1t", "own Tt", "cblasTt");
     for (size_t i = 0; i < sizeof gemm_cases / sizeof gemm_cases[0]; i++) {
         const gemm_case *c = &gemm_cases[i];
         gemm_run r = {c, random_floats((size_t)c->m * c->k), random_floats((size_t)c->k * c->n),
@@ -245,13 +290,18 @@ static int bench_gemm(void) {
         }
         double flops = 2.0 * c->m * c->n * c->k;
         double seam = flops / seconds_per_call(run_seam, &r) / 1e9;
+        double own = flops / seconds_per_call(run_own, &r) / 1e9;
+        double own_pool = flops / seconds_per_call(run_own_pool, &r) / 1e9;
         char op[4] = {c->ta ? 'T' : 'N', c->tb ? 'T' : 'N', 0};
+        const char *route = sn_sgemm_own_route(c->ta, c->tb, c->m, c->n, c->k) ? "own" : "cblas";
 #ifdef SINAPSI_HAVE_CBLAS
         double direct = flops / seconds_per_call(run_cblas, &r) / 1e9;
-        printf("%-30s %-4s %6d %6d %6d %10.1f %10.1f\n", c->what, op, c->m, c->n, c->k, seam,
-               direct);
+        double direct_pool = flops / seconds_per_call(run_cblas_pool, &r) / 1e9;
+        printf("%-30s %-3s %5d %5d %5d %5s %7.1f %7.1f %7.1f %7.1f %7.1f\n", c->what, op, c->m,
+               c->n, c->k, route, seam, own, direct, own_pool, direct_pool);
 #else
-        printf("%-30s %-4s %6d %6d %6d %10.1f %10s\n", c->what, op, c->m, c->n, c->k, seam, "n/a");
+        printf("%-30s %-3s %5d %5d %5d %5s %7.1f %7.1f %7s %7.1f %7s\n", c->what, op, c->m, c->n,
+               c->k, route, seam, own, "n/a", own_pool, "n/a");
 #endif
         free((void *)r.a), free((void *)r.b), free(r.out);
     }
@@ -363,14 +413,16 @@ static int bench_conv_pool(void) {
 }
 
 int main(int argc, char **argv) {
-    int threads = 0;
+    int threads = 0, gemm_only = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--smoke") == 0)
             smoke = 1;
+        else if (strcmp(argv[i], "--gemm") == 0)
+            gemm_only = 1;
         else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
             threads = atoi(argv[++i]);
         else
-            return fprintf(stderr, "usage: bench_ops [--threads T] [--smoke]\n"), 2;
+            return fprintf(stderr, "usage: bench_ops [--threads T] [--smoke] [--gemm]\n"), 2;
     }
     /* Also makes OpenBLAS single-threaded (sn_parallel_init), before the
      * first direct cblas_sgemm. */
@@ -385,6 +437,7 @@ int main(int argc, char **argv) {
     printf("OpenBLAS: core %s, config %s, %d thread(s)\n", openblas_get_corename(),
            openblas_get_config(), openblas_get_num_threads());
 #endif
+    if (gemm_only) return bench_gemm() ? 0 : 1;
     bench_fma(threads);
     if (!bench_gemm() || !bench_conv_pool()) return 1;
     return 0;

@@ -9,6 +9,15 @@
  * roundings. Padding of A and B between rows holds NaN (it must never be read),
  * padding of C a sentinel (it must never be written), and beta = 0 runs over a
  * C full of NaN (BLAS: C is then not read).
+ *
+ * The own kernel (sn_sgemm_portable, src/backend/cpu/gemm.c) is also run over
+ * shapes on both sides of each of its block sizes (rows of the micro-kernel
+ * MR <= 8, columns NR = 2 vectors <= 32, a vector VL <= 16, the K slice
+ * KC = 256, the tile NC = 256, the VL x VL transposes of a packed B^T), and a
+ * negative control checks that the comparison catches an error: with one
+ * element of A changed by 0.5 after the product, the same check must fail.
+ * sn_sgemm's route to the own kernel must give the bits of a direct call,
+ * for any thread count.
  */
 #include "support/test_support.h"
 
@@ -17,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 #include "backend/cpu/gemm.h"
 
@@ -37,6 +45,18 @@ static const gemm_case cases[] = {
     {257, 129, 65, 1.0f, 0.0f, 0}, {257, 129, 65, 0.75f, 1.0f, 7}, {64, 256, 256, 1.0f, 0.0f, 0},
     {1, 300, 7, 1.0f, 1.0f, 1},    {300, 1, 7, 2.0f, 0.0f, 1},     {33, 31, 513, 1.0f, 0.5f, 2},
     {6, 4000, 75, 1.0f, 0.0f, 0},
+};
+
+/* Both sides of every block size of the own kernel (MR up to 8, NR up to 32,
+ * VL up to 16, KC = NC = 256) and the Linear shapes of the benchmark models. */
+static const gemm_case block_cases[] = {
+    {1, 31, 33, 1.0f, 0.0f, 0},     {7, 32, 16, 1.0f, 0.0f, 1},      {8, 33, 17, -1.0f, 0.5f, 0},
+    {9, 15, 255, 1.0f, 0.0f, 3},    {15, 16, 256, 0.5f, 1.0f, 0},    {16, 17, 257, 1.0f, 0.0f, 0},
+    {17, 47, 31, 1.0f, 1.0f, 2},    {23, 48, 32, 2.0f, 0.0f, 0},     {25, 49, 48, 1.0f, -0.5f, 1},
+    {33, 255, 40, 1.0f, 0.0f, 0},   {40, 256, 64, 1.0f, 1.0f, 5},    {41, 257, 65, 1.0f, 0.0f, 0},
+    {13, 511, 20, 1.0f, 0.0f, 0},   {12, 513, 513, -0.25f, 2.0f, 1}, {64, 10, 128, 1.0f, 1.0f, 0},
+    {64, 256, 784, 1.0f, 1.0f, 0},  {10, 128, 64, 1.0f, 1.0f, 0},    {64, 84, 120, 1.0f, 0.0f, 0},
+    {256, 120, 400, 1.0f, 0.0f, 0}, {3, 1, 600, 1.0f, 0.0f, 0},      {2, 70, 1, 1.0f, 0.0f, 4},
 };
 
 static float *random_floats(sn_rng *rng, size_t count) {
@@ -66,9 +86,12 @@ typedef struct gemm_stats {
     int checked;
 } gemm_stats;
 
-/* Runs one case through `gemm` and compares it with the double reference. */
-static void check_case(gemm_fn gemm, const gemm_case *gc, int ta, int tb, int nan_c, sn_rng *rng,
-                       gemm_stats *stats) {
+/* Runs one case through `gemm` and compares it with the double reference;
+ * returns the number of elements out of bounds, failing the test on the first
+ * unless `perturb` (then A's first element is raised by 0.5 after the product,
+ * so that the reference is that of another A: the negative control). */
+static int check_case(gemm_fn gemm, const gemm_case *gc, int ta, int tb, int nan_c, sn_rng *rng,
+                      gemm_stats *stats, int perturb) {
     int lda, ldb;
     const int ldc = gc->n + gc->pad;
     float *a = stored_operand(rng, ta, gc->m, gc->k, gc->pad, &lda);
@@ -85,7 +108,9 @@ static void check_case(gemm_fn gemm, const gemm_case *gc, int ta, int tb, int na
     memcpy(c0, c, (size_t)gc->m * ldc * sizeof *c0);
 
     gemm(ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, c, ldc);
+    if (perturb) a[0] += 0.5f;
 
+    int bad = 0;
     for (int i = 0; i < gc->m; i++) {
         for (int j = 0; j < gc->n; j++) {
             double dot = 0.0, dot_abs = 0.0;
@@ -100,7 +125,7 @@ static void check_case(gemm_fn gemm, const gemm_case *gc, int ta, int tb, int na
                 fabs(gc->alpha) * dot_abs + (gc->beta == 0.0f ? 0.0 : fabs(gc->beta * old));
             const double bound = (gc->k + 4) * (double)FLT_EPSILON * scale + 1e-30;
             const double got = c[(size_t)i * ldc + j], err = fabs(got - ref);
-            if (!(err <= bound))
+            if (!(err <= bound) && bad++ == 0 && !perturb)
                 fail_msg("%dx%dx%d ta=%d tb=%d alpha=%g beta=%g pad=%d: C[%d][%d] = %.9g, "
                          "reference %.9g (bound %.3g)",
                          gc->m, gc->n, gc->k, ta, tb, gc->alpha, gc->beta, gc->pad, i, j, got, ref,
@@ -117,19 +142,20 @@ static void check_case(gemm_fn gemm, const gemm_case *gc, int ta, int tb, int na
     free(b);
     free(c);
     free(c0);
+    return bad;
 }
 
-static void check_all(gemm_fn gemm, const char *label) {
+static void check_list(gemm_fn gemm, const char *label, const gemm_case *list, size_t count) {
     sn_rng rng;
     sn_rng_seed(&rng, 11, 0);
     gemm_stats stats = {0};
     int runs = 0;
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+    for (size_t i = 0; i < count; i++)
         for (int t = 0; t < 4; t++) {
-            check_case(gemm, &cases[i], t & 1, t >> 1, 0, &rng, &stats);
+            check_case(gemm, &list[i], t & 1, t >> 1, 0, &rng, &stats, 0);
             runs++;
-            if (cases[i].beta == 0.0f) {
-                check_case(gemm, &cases[i], t & 1, t >> 1, 1, &rng, &stats);
+            if (list[i].beta == 0.0f) {
+                check_case(gemm, &list[i], t & 1, t >> 1, 1, &rng, &stats, 0);
                 runs++;
             }
         }
@@ -137,9 +163,83 @@ static void check_all(gemm_fn gemm, const char *label) {
            runs, stats.checked, stats.max_abs_err, stats.max_ratio);
 }
 
+static void check_all(gemm_fn gemm, const char *label) {
+    check_list(gemm, label, cases, sizeof cases / sizeof cases[0]);
+}
+
 static void test_portable_matches_reference(void **state) {
     (void)state;
     check_all(sn_sgemm_portable, "sn_sgemm_portable");
+}
+
+static void test_own_kernel_block_edges(void **state) {
+    (void)state;
+    check_list(sn_sgemm_portable, "sn_sgemm_portable, block edges", block_cases,
+               sizeof block_cases / sizeof block_cases[0]);
+    check_list(sn_sgemm, "sn_sgemm, block edges", block_cases,
+               sizeof block_cases / sizeof block_cases[0]);
+}
+
+/* The check must catch a change of 0.5 in one element of A (entries are in
+ * [-1, 1]): every transpose, on a shape that uses the packed and the in-place
+ * paths of B. */
+static void test_negative_control(void **state) {
+    (void)state;
+    sn_rng rng;
+    sn_rng_seed(&rng, 12, 0);
+    const gemm_case gc = {20, 40, 50, 1.0f, 0.0f, 1};
+    for (int t = 0; t < 4; t++) {
+        gemm_stats stats = {0};
+        const int bad = check_case(sn_sgemm_portable, &gc, t & 1, t >> 1, 0, &rng, &stats, 1);
+        /* A[0] enters row 0 (or column 0 of A^T: row 0 too) of C: 40 elements. */
+        assert_int_equal(bad, gc.n);
+    }
+}
+
+/* sn_sgemm's route to the own kernel gives the bits of one direct call, on 1,
+ * 2 or 3 threads (the cut into column blocks changes no element's sum order). */
+static void test_route_bits(void **state) {
+    (void)state;
+    static const gemm_case shapes[] = {
+        {64, 256, 784, 1.0f, 1.0f, 0},  {256, 784, 64, 1.0f, 1.0f, 0},
+        {64, 9216, 128, 1.0f, 1.0f, 0}, {64, 128, 9216, 1.0f, 0.0f, 0},
+        {64, 10, 128, 1.0f, 1.0f, 0},
+    };
+    sn_rng rng;
+    sn_rng_seed(&rng, 13, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const gemm_case *gc = &shapes[s];
+            const int ta = t & 1, tb = t >> 1, lda = ta ? gc->m : gc->k, ldb = tb ? gc->k : gc->n;
+            const size_t size_c = (size_t)gc->m * gc->n;
+            float *a = random_floats(&rng, (size_t)gc->m * gc->k);
+            float *b = random_floats(&rng, (size_t)gc->k * gc->n);
+            float *c0 = random_floats(&rng, size_c), *want = malloc(size_c * sizeof *want),
+                  *got = malloc(size_c * sizeof *got);
+            assert_non_null(want);
+            assert_non_null(got);
+            memcpy(want, c0, size_c * sizeof *want);
+            sn_sgemm_portable(ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta,
+                              want, gc->n);
+            const int own = sn_sgemm_own_route(ta, tb, gc->m, gc->n, gc->k);
+            for (int threads = 1; threads <= 3; threads++) {
+                SN_ASSERT_OK(sn_set_threads(threads));
+                memcpy(got, c0, size_c * sizeof *got);
+                sn_sgemm(ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, got,
+                         gc->n);
+                if (own) assert_memory_equal(got, want, size_c * sizeof *got);
+                memcpy(got, c0, size_c * sizeof *got);
+                sn_sgemm_split(sn_sgemm_portable, ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b,
+                               ldb, gc->beta, got, gc->n);
+                assert_memory_equal(got, want, size_c * sizeof *got);
+            }
+            SN_ASSERT_OK(sn_set_threads(0));
+            free(a);
+            free(b);
+            free(c0);
+            free(want);
+            free(got);
+        }
 }
 
 static void test_seam_matches_reference(void **state) {
@@ -167,36 +267,15 @@ static void test_degenerate_sizes(void **state) {
     sn_sgemm_portable(0, 0, 0, 3, 4, 1.0f, NULL, 4, NULL, 3, 0.0f, NULL, 3); /* m = 0: no-op */
 }
 
-/* The sum order depends on the K slicing only: any thread count, same bits.
- * The tiles run on the thread pool (sinapsi/threads.h). */
-static void test_portable_thread_count_invariant(void **state) {
-    (void)state;
-    const int m = 200, n = 700, k = 600;
-    sn_rng rng;
-    sn_rng_seed(&rng, 5, 0);
-    float *a = random_floats(&rng, (size_t)m * k), *b = random_floats(&rng, (size_t)k * n);
-    float *c1 = calloc((size_t)m * n, sizeof *c1), *c2 = calloc((size_t)m * n, sizeof *c2);
-    assert_non_null(c1);
-    assert_non_null(c2);
-    SN_ASSERT_OK(sn_set_threads(1));
-    sn_sgemm_portable(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c1, n);
-    SN_ASSERT_OK(sn_set_threads(3));
-    sn_sgemm_portable(0, 1, m, n, k, 1.0f, a, k, b, k, 0.0f, c2, n);
-    SN_ASSERT_OK(sn_set_threads(0));
-    assert_memory_equal(c1, c2, (size_t)m * n * sizeof *c1);
-    free(a);
-    free(b);
-    free(c1);
-    free(c2);
-}
-
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_portable_matches_reference),
         cmocka_unit_test(test_seam_matches_reference),
+        cmocka_unit_test(test_own_kernel_block_edges),
+        cmocka_unit_test(test_negative_control),
+        cmocka_unit_test(test_route_bits),
         cmocka_unit_test(test_backend_name),
         cmocka_unit_test(test_degenerate_sizes),
-        cmocka_unit_test(test_portable_thread_count_invariant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

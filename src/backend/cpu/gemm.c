@@ -1,47 +1,76 @@
 /*
- * The GEMM seam: CBLAS when sinapsi is built with it (SINAPSI_HAVE_CBLAS), a
- * portable cache-blocked kernel otherwise. See gemm.h for the semantics.
+ * The GEMM seam: CBLAS when sinapsi is built with it (SINAPSI_HAVE_CBLAS) for
+ * the shapes where it is faster, sinapsi's own blocked kernel otherwise. See
+ * gemm.h for the semantics.
  *
- * The portable kernel has the structure of Goto and van de Geijn, "Anatomy of
+ * The own kernel has the structure of Goto and van de Geijn, "Anatomy of
  * high-performance matrix multiplication" (ACM TOMS 2008), as in BLIS:
- *   - C is cut into tiles of GEMM_MC rows x GEMM_NC columns; a tile is one task.
- *   - For each tile, K is walked in slices of GEMM_KC. The slice of op(A)
- *     (MC x KC) and of op(B) (KC x NC) are packed into contiguous panels of
- *     GEMM_MR rows and GEMM_NR columns, so that the micro-kernel reads both with
- *     unit stride whatever the transposes and leading dimensions, and the packed
- *     slices stay in L2 (A) and L1 (one B panel) while they are reused.
- *   - The micro-kernel computes an MR x NR block of C as KC rank-1 updates held
- *     in a local array: fixed trip counts and no aliasing, so that the compiler
- *     vectorises it with whatever SIMD the target has; no intrinsics.
+ *   - C is cut into tiles of all rows x GEMM_NC columns.
+ *   - For each tile, K is walked in slices of at most GEMM_KC. A slice of op(B)
+ *     (KC x NC) is packed into contiguous panels of GEMM_NR columns when B is
+ *     transposed (its columns are then strided), and the last panel when it
+ *     holds a part of a vector; otherwise the micro-kernel reads B where it is
+ *     (rows of GEMM_NR floats, row stride ldb). A packed slice (256 KiB) stays
+ *     in L2 while every row block of the tile reuses it.
+ *   - op(A) is not packed: the micro-kernel broadcasts one element of it per
+ *     row and step, and reads it through two strides (row, depth), which
+ *     serves both transposes; its GEMM_MR x KC block stays in L1 while it
+ *     sweeps the columns of the tile.
+ *   - The micro-kernel holds a GEMM_MR x GEMM_NR block of C in MR*NV vector
+ *     registers (GCC/clang vector extensions: 16 lanes with AVX-512, 8 with
+ *     AVX, 4 otherwise) and adds one rank-1 update per step p: NV vector loads
+ *     of B, MR broadcasts of A, MR*NV fused multiply-adds.
  *
- * Determinism: C[i][j] = beta C[i][j] + alpha s_0 + alpha s_1 + ..., where s_t
- * is the sum over the t-th K slice, accumulated from 0 with p ascending. That
- * order depends only on GEMM_KC, never on which thread computes which tile, so
- * the result is bit-identical for any thread count.
+ * Determinism: C[i][j] = beta C[i][j] + alpha s_0, then + alpha s_1, ..., where
+ * s_t = fma(a[i,p], b[p,j], ... fma(a[i,p0], b[p0,j], 0)) over the t-th K
+ * slice, p ascending (k cut into ceil(k / KC) slices of sizes differing by
+ * at most one, the longer first). That order depends only on k and GEMM_KC
+ * (and the target: FMA or not), never on tiles, rows blocks, the seam's cut or which
+ * thread computes what, so the result is bit-identical for any thread count.
  */
 #include "backend/cpu/gemm.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #include "core/parallel.h"
 
 #ifdef SINAPSI_HAVE_CBLAS
 #include <cblas.h>
 #endif
+#if defined(__AVX512F__) || defined(__FMA__)
+#include <immintrin.h>
+#endif
+
+/* VL lanes per vector; GEMM_MR x GEMM_NV vectors of accumulators, which with
+ * the NV vectors of B and one broadcast must fit the register file (32 zmm
+ * with AVX-512: 8x2 + 3 = 19; 16 ymm/xmm otherwise: 6x2 + 3 = 15). 8 x 32 on
+ * AVX-512: 10 loads per 16 FMAs, 16 independent chains (the FMA latency of 4
+ * cycles x 2 pipes needs >= 8). */
+#if defined(__AVX512F__)
+#define VL 16
+#define GEMM_MR 8
+#define GEMM_NV 2
+#elif defined(__AVX__)
+#define VL 8
+#define GEMM_MR 6
+#define GEMM_NV 2
+#else
+#define VL 4
+#define GEMM_MR 6
+#define GEMM_NV 2
+#endif
 
 enum {
-    GEMM_MR = 4,   /* rows of the micro-kernel's block of C */
-    GEMM_NR = 16,  /* columns of the micro-kernel's block of C */
-    GEMM_MC = 64,  /* rows of a tile of C (multiple of MR) */
-    GEMM_NC = 256, /* columns of a tile of C (multiple of NR) */
-    GEMM_KC = 256  /* depth of one packed slice */
+    GEMM_NR = GEMM_NV * VL, /* columns of the micro-kernel's block of C */
+    GEMM_NC = 256,          /* columns of a tile of C (multiple of NR) */
+    GEMM_KC = 256           /* depth of one K slice: a B panel KC x NR = 32 KiB */
 };
-_Static_assert(GEMM_MC % GEMM_MR == 0 && GEMM_NC % GEMM_NR == 0,
-               "a tile must hold whole panels: the packed buffers have no slack");
+_Static_assert(GEMM_NC % GEMM_NR == 0, "a tile must hold whole panels: the buffer has no slack");
+_Static_assert(GEMM_MR <= 8 && GEMM_NV <= 4, "block sizes beyond the dispatcher's case lists");
 
-/* Packed slices, one pair per thread: a thread's tiles reuse them, so the
- * kernel never allocates. 64 KiB + 256 KiB. */
-static _Thread_local _Alignas(64) float packed_a[GEMM_MC * GEMM_KC]; /* (MC/MR, KC, MR) */
+/* The packed slice of op(B), one per thread: a thread's tiles reuse it, so the
+ * kernel never allocates. 256 KiB. */
 static _Thread_local _Alignas(64) float packed_b[GEMM_KC * GEMM_NC]; /* (NC/NR, KC, NR) */
 
 /* A strided view of op(A) or op(B)^T: element (r, p) is x[r*row_stride + p*depth_stride],
@@ -55,9 +84,87 @@ static int min_int(int a, int b) {
     return a < b ? a : b;
 }
 
+/* ---- the micro-kernel, in vector extensions ---- */
+
+typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
+/* The loops over a block's registers are unrolled completely, so that every
+ * index into the accumulator array is a constant and the array lives in
+ * registers (gcc otherwise keeps it in memory). */
+#if defined(__clang__)
+#define UNROLL
+#else
+#define UNROLL _Pragma("GCC unroll 32")
+#endif
+
+/* gcc may fold a loaded vector that several FMAs use into a memory operand of
+ * each, loading it again every time; an empty asm that claims to modify the
+ * value keeps it in a register ("v": any AVX-512 register, "x": SSE/AVX). */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__AVX512F__)
+#define IN_REGISTER(v) __asm__("" : "+v"(v))
+#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__SSE2__)
+#define IN_REGISTER(v) __asm__("" : "+x"(v))
+#else
+#define IN_REGISTER(v) ((void)0)
+#endif
+
+/* Loads and stores through memcpy: no alignment beyond float's is assumed and
+ * no aliasing rule is bent; compilers turn them into vector moves. */
+static ALWAYS_INLINE vec load_v(const float *x) {
+    vec v;
+    memcpy(&v, x, sizeof v);
+    return v;
+}
+
+static ALWAYS_INLINE void store_v(float *x, vec v) {
+    memcpy(x, &v, sizeof v);
+}
+
+/* s in every lane (s - 0 is s exactly, -0 included). */
+static ALWAYS_INLINE vec splat(float s) {
+    const vec zero = {0};
+    return s - zero;
+}
+
+/* Lane lists for __builtin_shufflevector, whose indices must be constants:
+ * LANES(F) is F(0), ..., F(VL-1). */
+#if VL == 16
+#define LANES(F)                                                                                   \
+    F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), \
+        F(15)
+#elif VL == 8
+#define LANES(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7)
+#else
+#define LANES(F) F(0), F(1), F(2), F(3)
+#endif
+/* The interleave of a and b: lane i is lane i/2 of a (i even) or of b (i odd),
+ * counting from lane 0 (LO) or from lane VL/2 (HI). */
+#define ZIP_LO(i) ((i) / 2 + (i) % 2 * VL)
+#define ZIP_HI(i) (VL / 2 + (i) / 2 + (i) % 2 * VL)
+
+/* Transposes the VL x VL block x (x[r] = row r) in place: log2(VL) rounds of
+ * the perfect shuffle y[2i] = zip_lo(x[i], x[i + VL/2]), y[2i+1] = zip_hi(...);
+ * each round moves a bit of the column index into the row index, and after
+ * log2(VL) rounds element (r, q) is at (q, r). Only moves: exact. */
+static ALWAYS_INLINE void transpose_block(vec x[VL]) {
+    UNROLL
+    for (int round = 1; round < VL; round *= 2) {
+        vec y[VL];
+        UNROLL
+        for (int i = 0; i < VL / 2; i++) {
+            y[2 * i] = __builtin_shufflevector(x[i], x[i + VL / 2], LANES(ZIP_LO));
+            y[2 * i + 1] = __builtin_shufflevector(x[i], x[i + VL / 2], LANES(ZIP_HI));
+        }
+        UNROLL
+        for (int i = 0; i < VL; i++) x[i] = y[i];
+    }
+}
+
 /* Packs rows [r0, r0+rows) x depth [p0, p0+depth) of m into panels of `width`
  * rows: panel q, depth p, row r goes to dst[(q*depth + p)*width + r]. Rows past
- * `rows` in the last panel are zero, so the micro-kernel always runs full size. */
+ * `rows` in the last panel are zero, so the micro-kernel reads whole vectors. */
 static void pack_panels(strided_matrix m, int r0, int rows, int p0, int depth, int width,
                         float *restrict dst) {
     const float *base = m.x + r0 * m.row_stride + p0 * m.depth_stride;
@@ -66,9 +173,23 @@ static void pack_panels(strided_matrix m, int r0, int rows, int p0, int depth, i
         float *panel = dst + (ptrdiff_t)q0 * depth; /* (depth, width) */
         const float *src = base + q0 * m.row_stride;
         if (m.depth_stride == 1) {
-            /* Rows are contiguous in memory: read each one in order. */
+            /* Rows are contiguous in memory (transposed B): VL x VL blocks are
+             * read as VL row vectors and transposed in registers; the rest of
+             * the depth, and a panel of fewer rows, element by element. */
+            int p = 0;
+            if (valid == width && width % VL == 0)
+                for (; p + VL <= depth; p += VL)
+                    for (int r = 0; r < width; r += VL) {
+                        vec x[VL];
+                        UNROLL
+                        for (int i = 0; i < VL; i++)
+                            x[i] = load_v(src + (r + i) * m.row_stride + p);
+                        transpose_block(x);
+                        UNROLL
+                        for (int i = 0; i < VL; i++) store_v(panel + (p + i) * width + r, x[i]);
+                    }
             for (int r = 0; r < valid; r++)
-                for (int p = 0; p < depth; p++) panel[p * width + r] = src[r * m.row_stride + p];
+                for (int q = p; q < depth; q++) panel[q * width + r] = src[r * m.row_stride + q];
         } else {
             for (int p = 0; p < depth; p++)
                 for (int r = 0; r < valid; r++)
@@ -79,43 +200,131 @@ static void pack_panels(strided_matrix m, int r0, int rows, int p0, int depth, i
     }
 }
 
-/* Under -fsanitize=undefined (its pointer-overflow check) clang puts a check
- * on the indexing in the loop below, and a loop with checks cannot be
- * vectorised: clang then reports the `omp simd` hint as failed
- * (-Wpass-failed), an error under -Werror. The hint is for speed, not
- * correctness, and the sanitizer build is not about speed, so that one
- * diagnostic is off in this function; clang 14 has no macro by which to test
- * for UBSan and drop the hint instead. */
-#if defined(__clang__)
-#pragma clang diagnostic push
-#pragma clang diagnostic ignored "-Wpass-failed"
+/* a*b + c with one rounding where the target has FMA (ISO C mode does not
+ * contract a*b + c, so the instruction is asked for by name), else two. */
+static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
+#if defined(__AVX512F__)
+    return _mm512_fmadd_ps(a, b, c);
+#elif defined(__FMA__) && VL == 8
+    return _mm256_fmadd_ps(a, b, c);
+#else
+    return a * b + c;
+#endif
+}
+
+/* c = beta c + r for the first `cols` (< VL) floats at c; beta == 0 never
+ * reads c. With AVX-512, masked moves (lanes past `cols` are neither read nor
+ * written, and raise no fault). Elsewhere through memcpy, not inlined: a
+ * memcpy of variable length would take the address of the kernel's
+ * accumulators, and gcc would then keep one of them in memory through the
+ * whole loop (seen: a load and a store per step). */
+#if defined(__AVX512F__)
+static ALWAYS_INLINE void store_part(float *c, vec r, float beta, int cols) {
+    const __mmask16 keep = (__mmask16)((1u << cols) - 1u);
+    if (beta != 0.0f) r = beta * (vec)_mm512_maskz_loadu_ps(keep, c) + r;
+    _mm512_mask_storeu_ps(c, keep, (__m512)r);
+}
+#else
+static __attribute__((noinline)) void store_part(float *c, vec r, float beta, int cols) {
+    vec old = {0};
+    if (beta != 0.0f) {
+        memcpy(&old, c, (size_t)cols * sizeof(float));
+        r = beta * old + r;
+    }
+    memcpy(c, &r, (size_t)cols * sizeof(float));
+}
 #endif
 
-/* c (rows x cols of an MR x NR block, row stride ldc) = beta c + alpha * a_panel b_panel,
- * with a_panel (depth, MR) and b_panel (depth, NR). beta == 0 never reads c. */
-static void micro_kernel(int depth, const float *restrict a_panel, const float *restrict b_panel,
-                         float alpha, float beta, float *restrict c, int ldc, int rows, int cols) {
-    float sum[GEMM_MR][GEMM_NR] = {{0.0f}};
-    for (int p = 0; p < depth; p++) {
-        const float *a_col = a_panel + p * GEMM_MR, *b_row = b_panel + p * GEMM_NR;
-        for (int r = 0; r < GEMM_MR; r++) {
-            /* Without the hint gcc -O3 keeps `sum` in memory (3x slower). */
-#pragma omp simd
-            for (int j = 0; j < GEMM_NR; j++) sum[r][j] += a_col[r] * b_row[j];
+/* c = beta c + alpha s for `cols` (>= 1) floats at c, at most VL. */
+static ALWAYS_INLINE void store_c(float *c, vec s, float alpha, float beta, int cols) {
+    const vec r = alpha * s;
+    if (cols >= VL)
+        store_v(c, beta != 0.0f ? beta * load_v(c) + r : r);
+    else
+        store_part(c, r, beta, cols);
+}
+
+/* The operands of one micro-kernel call: op(A)(i, p) = a[i*a_row + p*a_depth]
+ * from the block's first row and the slice's first p; row p of the B panel at
+ * b + p*ldb (NV vectors); C block at c, row stride ldc, `cols` valid columns. */
+typedef struct kernel_args {
+    const float *a;
+    ptrdiff_t a_row, a_depth;
+    const float *b;
+    ptrdiff_t ldb;
+    float *c;
+    ptrdiff_t ldc;
+    int depth, cols;
+    float alpha, beta;
+} kernel_args;
+
+/* C block (mr x nv vectors) = beta C + alpha * sum_p op(A)(i,p) B(p, j), the
+ * sum accumulated in registers from 0 with p ascending. mr and nv are
+ * constants at each call site (kernel_dispatch), so that acc lives in
+ * registers. */
+static ALWAYS_INLINE void micro_kernel(const kernel_args *ka, const int mr, const int nv) {
+    vec acc[GEMM_MR][GEMM_NV];
+    UNROLL
+    for (int i = 0; i < mr; i++) {
+        UNROLL
+        for (int v = 0; v < nv; v++) acc[i][v] = splat(0.0f);
+    }
+    const float *a = ka->a, *b = ka->b;
+    const ptrdiff_t a_row = ka->a_row, a_depth = ka->a_depth, ldb = ka->ldb;
+    for (int p = 0; p < ka->depth; p++, a += a_depth, b += ldb) {
+        vec bv[GEMM_NV];
+        UNROLL
+        for (int v = 0; v < nv; v++) {
+            bv[v] = load_v(b + v * VL);
+            IN_REGISTER(bv[v]);
+        }
+        UNROLL
+        for (int i = 0; i < mr; i++) {
+            const vec ai = splat(a[i * a_row]);
+            UNROLL
+            for (int v = 0; v < nv; v++) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
         }
     }
-    for (int r = 0; r < rows; r++) {
-        float *c_row = c + (ptrdiff_t)r * ldc;
-        if (beta == 0.0f)
-            for (int j = 0; j < cols; j++) c_row[j] = alpha * sum[r][j];
-        else
-            for (int j = 0; j < cols; j++) c_row[j] = beta * c_row[j] + alpha * sum[r][j];
+    UNROLL
+    for (int i = 0; i < mr; i++) {
+        float *c = ka->c + i * ka->ldc;
+        UNROLL
+        for (int v = 0; v < nv; v++)
+            store_c(c + v * VL, acc[i][v], ka->alpha, ka->beta, ka->cols - v * VL);
     }
 }
 
-#if defined(__clang__)
-#pragma clang diagnostic pop
-#endif
+/* Case lists: KROWS<n>(X) is X(1) ... X(n), KCOLS<n>(X, r) is X(r, 1) ... X(r, n). */
+#define KROWS1(X) X(1)
+#define KROWS2(X) KROWS1(X) X(2)
+#define KROWS3(X) KROWS2(X) X(3)
+#define KROWS4(X) KROWS3(X) X(4)
+#define KROWS5(X) KROWS4(X) X(5)
+#define KROWS6(X) KROWS5(X) X(6)
+#define KROWS7(X) KROWS6(X) X(7)
+#define KROWS8(X) KROWS7(X) X(8)
+#define KCOLS1(X, r) X(r, 1)
+#define KCOLS2(X, r) KCOLS1(X, r) X(r, 2)
+#define KCOLS3(X, r) KCOLS2(X, r) X(r, 3)
+#define KCOLS4(X, r) KCOLS3(X, r) X(r, 4)
+#define KLIST_(p, n) p##n
+#define KLIST(p, n) KLIST_(p, n)
+#define KERNEL_CASE(mr, nv)                                                                        \
+    case 8 * (mr) + (nv):                                                                          \
+        micro_kernel(ka, mr, nv);                                                                  \
+        return;
+#define KERNEL_ROW(mr) KLIST(KCOLS, GEMM_NV)(KERNEL_CASE, mr)
+
+static void kernel_dispatch(const kernel_args *ka, int mr, int nv) {
+    /* (clang-format cannot see the case labels inside the macro.) */
+    /* clang-format off */
+    switch (8 * mr + nv) {
+        KLIST(KROWS, GEMM_MR)(KERNEL_ROW)
+    default:
+        return;
+    }
+    /* clang-format on */
+}
 
 typedef struct gemm_problem {
     int m, n, k;
@@ -128,17 +337,52 @@ typedef struct gemm_problem {
 
 /* Computes the tile of C at rows [i0, i0+mc), columns [j0, j0+nc). */
 static void gemm_tile(const gemm_problem *pb, int i0, int mc, int j0, int nc) {
-    for (int p0 = 0; p0 < pb->k; p0 += GEMM_KC) {
-        const int kc = min_int(GEMM_KC, pb->k - p0);
-        pack_panels(pb->a, i0, mc, p0, kc, GEMM_MR, packed_a);
-        pack_panels(pb->bt, j0, nc, p0, kc, GEMM_NR, packed_b);
-        /* beta scales C once, with the first slice; later slices add to it. */
-        const float beta = p0 == 0 ? pb->beta : 1.0f;
-        for (int jr = 0; jr < nc; jr += GEMM_NR)
-            for (int ir = 0; ir < mc; ir += GEMM_MR)
-                micro_kernel(kc, packed_a + (ptrdiff_t)ir * kc, packed_b + (ptrdiff_t)jr * kc,
-                             pb->alpha, beta, pb->c + (ptrdiff_t)(i0 + ir) * pb->ldc + j0 + jr,
-                             pb->ldc, min_int(GEMM_MR, mc - ir), min_int(GEMM_NR, nc - jr));
+    const strided_matrix a = pb->a, bt = pb->bt;
+    /* B is read in place when its rows are contiguous (not transposed), except
+     * for a last panel that ends inside a vector: that one is packed (with
+     * zeros after its columns), so that no read passes the end of a row. */
+    const int last = (nc - 1) / GEMM_NR * GEMM_NR, in_place = bt.row_stride == 1;
+    const int pack_last = in_place && (nc - last) % VL != 0;
+    /* K in the fewest slices of at most KC, of sizes differing by at most one
+     * (784 = 196 x 4, not 256 x 3 + 16: no short slice whose pass over C
+     * costs as much as a long one's). */
+    const int slices = (pb->k + GEMM_KC - 1) / GEMM_KC, base = pb->k / slices,
+              extra = pb->k % slices;
+    for (int t = 0, p0 = 0; t < slices; t++) {
+        const int kc = base + (t < extra);
+        if (!in_place)
+            pack_panels(bt, j0, nc, p0, kc, GEMM_NR, packed_b);
+        else if (pack_last)
+            pack_panels(bt, j0 + last, nc - last, p0, kc, GEMM_NR, packed_b + (ptrdiff_t)last * kc);
+        kernel_args ka = {
+            .a_row = a.row_stride,
+            .a_depth = a.depth_stride,
+            .ldc = pb->ldc,
+            .depth = kc,
+            .alpha = pb->alpha,
+            /* beta scales C once, with the first slice; later slices add to it. */
+            .beta = p0 == 0 ? pb->beta : 1.0f,
+        };
+        /* Rows in the fewest blocks of at most MR, of sizes differing by at
+         * most one (10 rows: 5 + 5, not 8 + 2, whose 4 accumulator chains
+         * would leave the FMA pipes waiting on their latency). */
+        const int row_blocks = (mc + GEMM_MR - 1) / GEMM_MR, rows_base = mc / row_blocks,
+                  rows_extra = mc % row_blocks;
+        for (int blk = 0, ir = 0; blk < row_blocks; blk++) {
+            const int mr = rows_base + (blk < rows_extra);
+            ka.a = a.x + (i0 + ir) * a.row_stride + p0 * a.depth_stride;
+            for (int jr = 0; jr < nc; jr += GEMM_NR) {
+                const int packed = !in_place || (pack_last && jr == last);
+                ka.cols = min_int(GEMM_NR, nc - jr);
+                ka.b = packed ? packed_b + (ptrdiff_t)jr * kc
+                              : bt.x + (j0 + jr) + p0 * bt.depth_stride;
+                ka.ldb = packed ? GEMM_NR : bt.depth_stride;
+                ka.c = pb->c + (ptrdiff_t)(i0 + ir) * pb->ldc + j0 + jr;
+                kernel_dispatch(&ka, mr, (ka.cols + VL - 1) / VL);
+            }
+            ir += mr;
+        }
+        p0 += kc;
     }
 }
 
@@ -150,20 +394,6 @@ static void scale_c(int m, int n, float beta, float *c, int ldc) {
     }
 }
 
-typedef struct portable_tiles {
-    const gemm_problem *pb;
-    int tiles_n;
-} portable_tiles;
-
-/* Tile t of C: rows from tile row t / tiles_n, columns from tile column t % tiles_n. */
-static void portable_tile_chunk(void *ctx, int t, int worker) {
-    (void)worker;
-    const portable_tiles *pt = ctx;
-    const gemm_problem *pb = pt->pb;
-    const int i0 = (t / pt->tiles_n) * GEMM_MC, j0 = (t % pt->tiles_n) * GEMM_NC;
-    gemm_tile(pb, i0, min_int(GEMM_MC, pb->m - i0), j0, min_int(GEMM_NC, pb->n - j0));
-}
-
 void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     if (m <= 0 || n <= 0) return;
@@ -172,7 +402,7 @@ void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alph
         return;
     }
     /* op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when transposed; op(B)(p, j)
-     * is b[p*ldb + j], or b[j*ldb + p]. Both are packed through strided views. */
+     * is b[p*ldb + j], or b[j*ldb + p]. Both are read through strided views. */
     const gemm_problem pb = {
         .m = m,
         .n = n,
@@ -184,23 +414,45 @@ void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alph
         .c = c,
         .ldc = ldc,
     };
-    const int tiles_m = (m + GEMM_MC - 1) / GEMM_MC, tiles_n = (n + GEMM_NC - 1) / GEMM_NC;
-    portable_tiles t = {&pb, tiles_n};
-    /* Threads only pay off past about a million multiply-adds; inside a chunk
-     * of sn_sgemm's cut this runs inline anyway. */
-    const int parallel = tiles_m * tiles_n > 1 && (double)m * n * k > 1e6;
-    sn_parallel_for(tiles_m * tiles_n, parallel ? SN_MAX_THREADS : 1, portable_tile_chunk, &t);
+    for (int j0 = 0; j0 < n; j0 += GEMM_NC) gemm_tile(&pb, 0, m, j0, min_int(GEMM_NC, n - j0));
 }
 
-/* One GEMM call on the caller's thread: CBLAS (single-threaded, see
- * core/parallel.h) or the portable kernel. */
-static void sgemm_one(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                      int lda, const float *b, int ldb, float beta, float *c, int ldc) {
 #ifdef SINAPSI_HAVE_CBLAS
+static void sgemm_cblas(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                        int lda, const float *b, int ldb, float beta, float *c, int ldc) {
     cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans,
                 trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+#endif
+
+/* Where the own kernel is at least as fast as OpenBLAS 0.3.21 at its best on
+ * this machine (its Cooperlake AVX-512 kernels, OPENBLAS_CORETYPE unset), one
+ * thread, bench_ops --gemm (the Linear products of the benchmark models at
+ * batch 64 and 256), GFLOP/s own / OpenBLAS, m x n x k:
+ *   C at least 16 x 32, k in [32, 16384], >= 1M multiply-adds: 64x256x784 NT
+ *   205/183, 256x784x64 TN 230/228, 64x256x128 NN 253/198, 64x128x9216 NT
+ *   208/160, 64x9216x128 NN 184/155, 128x9216x64 TN 185/190 (a tie: runs
+ *   vary by ~10%), 256x256x784 NT 227/192;
+ *   and any C of 256 rows or more with k in that range: 256x10x128 NT 115/72,
+ *   256x10x84 NT 109/69 (OpenBLAS is slow there);
+ *   outside it OpenBLAS is faster: 10 columns at 64 rows (64x10x128 NT
+ *   79/186: a vector of 16 lanes holds 10), 10 rows (10x84x64 TN 115/185),
+ *   k = 10 (64x128x10 NN 180/207), under 1M (64x120x84 NN 206/214), k = 36864
+ *   (64x288x36864 NT 137/144).
+ * Only in AVX-512 builds, where this was measured; the AVX and SSE variants
+ * of the kernel were not measured against OpenBLAS, so CBLAS keeps them. The
+ * rule reads the shape only: a product's bits do not depend on the
+ * environment. */
+int sn_sgemm_own_route(int trans_a, int trans_b, int m, int n, int k) {
+    (void)trans_a, (void)trans_b;
+#if defined(SINAPSI_HAVE_CBLAS) && !defined(__AVX512F__)
+    (void)m, (void)n, (void)k;
+    return 0;
+#elif defined(SINAPSI_HAVE_CBLAS)
+    return k >= 32 && k <= 16384 && (m >= 256 || (m >= 16 && n >= 32 && (double)m * n * k >= 1e6));
 #else
-    sn_sgemm_portable(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    (void)m, (void)n, (void)k;
+    return 1;
 #endif
 }
 
@@ -221,6 +473,7 @@ enum {
 };
 
 typedef struct gemm_split {
+    sn_sgemm_fn one;
     int trans_a, trans_b, m, n, k, lda, ldb, ldc;
     float alpha, beta;
     const float *a, *b;
@@ -236,24 +489,29 @@ static void gemm_split_chunk(void *ctx, int chunk, int worker) {
         const int rows = min_int(s->block, s->m - start);
         /* Rows [start, start+rows) of op(A): row r is at a + r*lda, or column r of A^T. */
         const float *a = s->a + (size_t)start * (s->trans_a ? 1 : (size_t)s->lda);
-        sgemm_one(s->trans_a, s->trans_b, rows, s->n, s->k, s->alpha, a, s->lda, s->b, s->ldb,
-                  s->beta, s->c + (size_t)start * s->ldc, s->ldc);
+        s->one(s->trans_a, s->trans_b, rows, s->n, s->k, s->alpha, a, s->lda, s->b, s->ldb, s->beta,
+               s->c + (size_t)start * s->ldc, s->ldc);
     } else {
         const int cols = min_int(s->block, s->n - start);
         /* Columns [start, start+cols) of op(B). */
         const float *b = s->b + (size_t)start * (s->trans_b ? (size_t)s->ldb : 1);
-        sgemm_one(s->trans_a, s->trans_b, s->m, cols, s->k, s->alpha, s->a, s->lda, b, s->ldb,
-                  s->beta, s->c + start, s->ldc);
+        s->one(s->trans_a, s->trans_b, s->m, cols, s->k, s->alpha, s->a, s->lda, b, s->ldb, s->beta,
+               s->c + start, s->ldc);
     }
 }
 
-void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc) {
+void sn_sgemm_split(sn_sgemm_fn one, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                    const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc) {
     sn_parallel_init();
     const double flops = 2.0 * m * n * k;
-    const int longer = m >= n ? m : n;
+    /* The own kernel never packs op(A), so a block of columns repeats nothing
+     * but reads of A, while a block of rows would pack (transposed B) the same
+     * panels of B again: it is cut by columns unless C is too narrow. */
+    const int by_rows = one == sn_sgemm_portable ? n < 2 * SPLIT_ALIGN : m >= n;
+    const int longer = by_rows ? m : n;
     if (flops < SPLIT_MIN_FLOPS || longer < 2 * SPLIT_ALIGN) {
-        sgemm_one(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        one(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
         return;
     }
     int chunks = (int)(flops / SPLIT_MIN_FLOPS);
@@ -261,8 +519,20 @@ void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     if (chunks > longer / SPLIT_ALIGN) chunks = longer / SPLIT_ALIGN;
     int block = (longer + chunks - 1) / chunks;
     block = (block + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
-    gemm_split s = {trans_a, trans_b, m, n, k, lda, ldb, ldc, alpha, beta, a, b, c, m >= n, block};
+    gemm_split s = {one, trans_a, trans_b, m, n, k, lda,     ldb,
+                    ldc, alpha,   beta,    a, b, c, by_rows, block};
     sn_parallel_for(sn_chunk_count(longer, block), SN_MAX_THREADS, gemm_split_chunk, &s);
+}
+
+void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc) {
+#ifdef SINAPSI_HAVE_CBLAS
+    const sn_sgemm_fn one =
+        sn_sgemm_own_route(trans_a, trans_b, m, n, k) ? sn_sgemm_portable : sgemm_cblas;
+#else
+    const sn_sgemm_fn one = sn_sgemm_portable;
+#endif
+    sn_sgemm_split(one, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 const char *sn_sgemm_backend(void) {

@@ -1,7 +1,9 @@
 /*
  * The one GEMM seam. Every matrix product in sinapsi (Linear, Conv2d forward
- * and both backward products) goes through sn_sgemm, which calls CBLAS when the
- * library is built with SINAPSI_BLAS=ON and a portable blocked kernel otherwise.
+ * and both backward products) goes through sn_sgemm, which computes it with
+ * sinapsi's own blocked kernel (sn_sgemm_portable) or, when the library is
+ * built with SINAPSI_BLAS=ON, with CBLAS for the shapes where that is faster
+ * (sn_sgemm_own_route: a rule on the shape, never on the environment).
  *
  * Row-major, BLAS semantics:  C[m,n] = alpha * op(A)[m,k] * op(B)[k,n] + beta * C
  * where op(X) is X or X^T (trans_x != 0). lda/ldb/ldc are row strides of the
@@ -14,9 +16,23 @@
 void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
 
-/* The portable kernel, exposed so tests can compare it with CBLAS directly. */
+/* sinapsi's own kernel (register-blocked, in vector extensions: AVX-512,
+ * AVX or SSE/NEON as the build targets), on the calling thread. */
 void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                        int lda, const float *b, int ldb, float beta, float *c, int ldc);
+
+/* 1 when sn_sgemm computes a product of this shape with sn_sgemm_portable, 0
+ * when with CBLAS (always 1 without CBLAS). A rule on the shape only. */
+int sn_sgemm_own_route(int trans_a, int trans_b, int m, int n, int k);
+
+/* sn_sgemm with `one` computing each block of its cut on the pool (for tests
+ * and benchmarks that compare the backends). `one` runs on one thread. */
+typedef void (*sn_sgemm_fn)(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                            const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                            int ldc);
+void sn_sgemm_split(sn_sgemm_fn one, int trans_a, int trans_b, int m, int n, int k, float alpha,
+                    const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                    int ldc);
 
 /* "cblas" or "portable", for --version and benchmarks. */
 const char *sn_sgemm_backend(void);
