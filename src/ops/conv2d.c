@@ -17,6 +17,14 @@
  * core's L2 between im2col and its products. A whole-batch col would be N
  * times larger (42 MB at batch 64) and stream from memory.
  *
+ * Stride 1 with a small K (LeNet-5's layers, the benchmark CNN's second)
+ * goes without the patch matrix where that measured faster: the products
+ * of src/backend/cpu/conv_direct.h read x (or a zero-padded copy of it) and
+ * dy in place, and dx is computed as the full correlation of dy with the
+ * flipped kernel straight into dx, without dcol and col2im. Which product
+ * goes which way depends on the shapes only (sn_conv_direct_route), so the
+ * bits do not depend on anything else.
+ *
  * Threads (src/core/parallel.h): forward runs one chunk per image, each image
  * being independent. Backward splits the batch into n_chunks runs of
  * consecutive images, a count that depends on the shapes only; chunk c sums
@@ -26,7 +34,9 @@
  * than kept from forward, which would cost the whole-batch matrix again.
  *
  * The work buffer, 64-byte aligned slots (sizes in floats, rounded up to 16):
- *   workers x scratch (K, P)        col_n, then dcol_n in backward
+ *   workers x scratch               col_n (K, P), then dcol_n in backward,
+ *                                   and/or what the direct products need
+ *                                   (the larger; no (K, P) when all are direct)
  *   max_chunks x dW partial (C_out, K)
  *   max_chunks x db partial (C_out) in double
  * max_chunks = min(N, chunk cap of the shapes) >= the chunks of any batch <= N,
@@ -38,6 +48,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "backend/cpu/conv_direct.h"
 #include "backend/cpu/conv_gemm.h"
 #include "backend/cpu/im2col.h"
 #include "core/parallel.h"
@@ -76,11 +87,16 @@ static int64_t chunk_cap(int64_t c_out, int64_t patch_size) {
     return cap < 1 ? 1 : cap;
 }
 
+/* direct: the products that take the direct path (a mask of SN_CONV_DIRECT_*),
+ * direct_scratch what sn_conv_direct_scratch asks for them; the (K, P) im2col
+ * scratch only when some product still goes through im2col. */
 static conv_layout conv_layout_of(int64_t n_batch, int64_t c_out, int64_t patch_size,
-                                  int64_t out_plane) {
+                                  int64_t out_plane, int direct, int64_t direct_scratch) {
     conv_layout l;
     const int64_t cap = chunk_cap(c_out, patch_size);
-    l.scratch = round_to_slot(patch_size * out_plane);
+    const int all = SN_CONV_DIRECT_FORWARD | SN_CONV_DIRECT_WEIGHT_GRAD | SN_CONV_DIRECT_INPUT_GRAD;
+    l.scratch = (direct & all) == all ? 0 : round_to_slot(patch_size * out_plane);
+    if (direct_scratch > l.scratch) l.scratch = round_to_slot(direct_scratch);
     l.dw_slot = round_to_slot(c_out * patch_size);
     l.db_slot = round_to_slot(2 * c_out);
     l.max_chunks = n_batch < cap ? n_batch : cap;
@@ -94,16 +110,17 @@ typedef struct conv_dims {
     int out_plane;  /* P = OH*OW */
     /* 1x1 kernel, stride 1, no padding: col_n (C_in, H*W) is x[n] itself. */
     int col_is_input;
+    int direct;                     /* the products that skip im2col: a mask of SN_CONV_DIRECT_* */
     int images_per_chunk, n_chunks; /* backward's split of the batch */
     conv_layout layout;
 } conv_dims;
 
-/* The dimensions of a node whose shapes infer has accepted (so every size fits an int). */
-static conv_dims conv_dims_of(const sn_op_io *io) {
+/* The geometry of one image of a node whose shapes infer has accepted (so
+ * every size fits an int). */
+static sn_im2col_geometry geometry_of(const sn_op_io *io) {
     const sn_shape *x = &io->in_shape[0], *w = &io->in_shape[1];
-    conv_dims d;
-    sn_im2col_geometry *g = &d.geom;
-    d.n_batch = (int)x->dim[0];
+    sn_im2col_geometry geom;
+    sn_im2col_geometry *g = &geom;
     g->n_batch = 1;
     g->channels = (int)x->dim[1];
     g->height = (int)x->dim[2];
@@ -116,12 +133,24 @@ static conv_dims conv_dims_of(const sn_op_io *io) {
     g->pad_w = io->attr->padding[1];
     g->out_h = (g->height + 2 * g->pad_h - g->kernel_h) / g->stride_h + 1;
     g->out_w = (g->width + 2 * g->pad_w - g->kernel_w) / g->stride_w + 1;
+    return geom;
+}
+
+/* The dimensions of a node whose shapes infer has accepted. */
+static conv_dims conv_dims_of(const sn_op_io *io) {
+    const sn_shape *x = &io->in_shape[0], *w = &io->in_shape[1];
+    conv_dims d;
+    const sn_im2col_geometry *g = &d.geom;
+    d.geom = geometry_of(io);
+    d.n_batch = (int)x->dim[0];
     d.c_out = (int)w->dim[0];
     d.patch_size = g->channels * g->kernel_h * g->kernel_w;
     d.out_plane = g->out_h * g->out_w;
     d.col_is_input = g->kernel_h == 1 && g->kernel_w == 1 && g->stride_h == 1 && g->stride_w == 1 &&
                      g->pad_h == 0 && g->pad_w == 0;
-    d.layout = conv_layout_of(d.n_batch, d.c_out, d.patch_size, d.out_plane);
+    d.direct = sn_conv_direct_route(g, d.c_out);
+    d.layout = conv_layout_of(d.n_batch, d.c_out, d.patch_size, d.out_plane, d.direct,
+                              sn_conv_direct_scratch(g, d.c_out, d.direct));
     /* Consecutive images, as even as the cap allows: ceil(N / cap) per chunk. */
     const int64_t cap = chunk_cap(d.c_out, d.patch_size);
     d.images_per_chunk = (int)((d.n_batch + cap - 1) / cap);
@@ -184,7 +213,10 @@ static sn_status conv2d_infer(sn_op_io *io, size_t *work_size) {
     /* K*P and C_out*K are < 2^62; each is bounded by SN_MAX_NUMEL before the
      * products with workers (<= SN_MAX_THREADS) and the chunk count (<= 16). */
     const int64_t workers = io->workers > 0 ? io->workers : 1;
-    const conv_layout l = conv_layout_of(x->dim[0], w->dim[0], patch_size, out_plane);
+    const sn_im2col_geometry geom = geometry_of(io);
+    const int direct = sn_conv_direct_route(&geom, (int)w->dim[0]);
+    const conv_layout l = conv_layout_of(x->dim[0], w->dim[0], patch_size, out_plane, direct,
+                                         sn_conv_direct_scratch(&geom, (int)w->dim[0], direct));
     int64_t work_floats = -1; /* -1: above the limit */
     if (l.scratch <= SN_MAX_NUMEL && l.dw_slot <= SN_MAX_NUMEL)
         work_floats = workers * l.scratch + l.max_chunks * (l.dw_slot + l.db_slot);
@@ -237,12 +269,18 @@ static float *worker_scratch(const conv_run *r, int worker) {
     return r->scratch + (size_t)worker * (size_t)r->d.layout.scratch;
 }
 
+/* x[n] (C_in, H, W) */
+static const float *image_x(const conv_run *r, int n) {
+    const conv_dims *d = &r->d;
+    return r->x + (size_t)n * (size_t)d->geom.channels * (size_t)d->geom.height *
+                      (size_t)d->geom.width; /* (C_in, H, W) */
+}
+
 /* col_n (K, P) of image n: x[n] itself for a 1x1 kernel with stride 1 and no
  * padding, else im2col into the worker's scratch. */
 static const float *image_col(const conv_run *r, int n, float *scratch) {
     const conv_dims *d = &r->d;
-    const float *x_n = r->x + (size_t)n * (size_t)d->geom.channels * (size_t)d->geom.height *
-                                  (size_t)d->geom.width; /* (C_in, H, W) */
+    const float *x_n = image_x(r, n);
     if (d->col_is_input) return x_n;
     sn_im2col(&d->geom, x_n, scratch);
     return scratch;
@@ -252,8 +290,13 @@ static const float *image_col(const conv_run *r, int n, float *scratch) {
 static void forward_image(void *ctx, int n, int worker) {
     const conv_run *r = ctx;
     const conv_dims *d = &r->d;
-    const float *col = image_col(r, n, worker_scratch(r, worker));
     float *y_n = r->y + (size_t)n * (size_t)d->c_out * (size_t)d->out_plane;
+    if (d->direct & SN_CONV_DIRECT_FORWARD) {
+        sn_conv_direct_forward(&d->geom, d->c_out, image_x(r, n), r->weight, r->bias, y_n,
+                               worker_scratch(r, worker));
+        return;
+    }
+    const float *col = image_col(r, n, worker_scratch(r, worker));
     sn_conv_gemm_forward(d->c_out, d->patch_size, d->out_plane, r->weight, col, d->out_plane,
                          r->bias, y_n, d->out_plane);
 }
@@ -297,9 +340,14 @@ static void backward_chunk(void *ctx, int chunk, int worker) {
     const int first = chunk * d->images_per_chunk;
     const int last =
         first + d->images_per_chunk < d->n_batch ? first + d->images_per_chunk : d->n_batch;
+    if (dw_part && (d->direct & SN_CONV_DIRECT_WEIGHT_GRAD))
+        /* dW_c += the chunk's images at once (conv_direct.h) */
+        sn_conv_direct_weight_grad(&d->geom, c_out, last - first, image_x(r, first),
+                                   r->dy + (size_t)first * (size_t)c_out * (size_t)p, dw_part,
+                                   scratch);
     for (int n = first; n < last; n++) {
         const float *dy_n = r->dy + (size_t)n * (size_t)c_out * (size_t)p; /* (C_out, P) */
-        if (dw_part) {
+        if (dw_part && !(d->direct & SN_CONV_DIRECT_WEIGHT_GRAD)) {
             /* dW_c (C_out, K) += dy[n] (C_out, P) col_n^T (P, K) */
             const float *col = image_col(r, n, scratch);
             sn_conv_gemm_weight_grad(c_out, k, p, dy_n, p, col, p, dw_part);
@@ -308,7 +356,10 @@ static void backward_chunk(void *ctx, int chunk, int worker) {
             /* db_c[o] += sum_p dy[n, o, p], in double: N*P terms in all. */
             for (int o = 0; o < c_out; o++) db_part[o] += row_sum(dy_n + (size_t)o * (size_t)p, p);
         }
-        if (r->dx) {
+        if (r->dx && (d->direct & SN_CONV_DIRECT_INPUT_GRAD)) {
+            sn_conv_direct_input_grad(&d->geom, c_out, r->weight, dy_n,
+                                      r->dx + (size_t)n * in_image, scratch);
+        } else if (r->dx) {
             /* dcol (K, P) = W^T (K, C_out) dy[n] (C_out, P), into the scratch
              * (col_n is done with); then dx[n] += col2im(dcol). */
             sn_conv_gemm_input_grad(c_out, k, p, r->weight, dy_n, p, scratch, p);

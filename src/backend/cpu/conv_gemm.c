@@ -26,6 +26,11 @@
  *    added to dw. Long rows are summed in chunks (dot_run), each chunk's sums
  *    added to dw in turn.
  *
+ * Both kernels can also read the rows of B (col) through a table of offsets
+ * instead of a stride, and dot_block can sum over several segments (rows and
+ * images) before its reduction: that is how src/backend/cpu/conv_direct.c
+ * reads a convolution's patches in place, without im2col.
+ *
  * Rows are cut into the fewest blocks of at most BR (DO, DK) rows, with sizes
  * differing by at most one (25 rows with BR = 8: 7, 6, 6, 6), so that no block
  * is left with a single row. Every output element's operations and their
@@ -41,7 +46,7 @@
 #include "backend/cpu/conv_gemm_blocked.h"
 #include "backend/cpu/gemm.h"
 
-#if defined(__AVX512F__) || defined(__FMA__)
+#if defined(__AVX512F__) || defined(__AVX__) || defined(__FMA__)
 #include <immintrin.h>
 #endif
 
@@ -115,17 +120,6 @@ static ALWAYS_INLINE void store_v(float *x, vec v) {
     memcpy(x, &v, sizeof v);
 }
 
-/* The first n < VL lanes from x, the others zero. */
-static inline vec load_part(const float *x, int n) {
-    vec v = {0};
-    memcpy(&v, x, (size_t)n * sizeof(float));
-    return v;
-}
-
-static inline void store_part(float *x, vec v, int n) {
-    memcpy(x, &v, (size_t)n * sizeof(float));
-}
-
 /* s in every lane. (A scalar operand of a vector operation is broadcast;
  * s - 0 is s exactly, -0 included, and compiles to the broadcast alone.) */
 static ALWAYS_INLINE vec splat(float s) {
@@ -170,6 +164,35 @@ static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
      __builtin_shufflevector(a, b, LANES(HI_LANE, h)))
 #define REDUCE_LEVEL(g, h)                                                                         \
     UNROLL for (int i_ = 0; i_ < (h); i_++) g[i_] = PAIR_SUM(g[2 * i_], g[2 * i_ + 1], h)
+
+/* The first n < VL lanes from x, the others zero; only those n floats are
+ * touched. With AVX-512 or AVX, one masked load or store (a memcpy of a
+ * variable length is a library call: in the direct convolution's dW, with
+ * rows of 10 columns, these calls took most of the time); masked-off lanes
+ * raise no fault, so nothing past x[n - 1] is read or written. */
+static ALWAYS_INLINE vec load_part(const float *x, int n) {
+#if defined(__AVX512F__)
+    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), x);
+#elif defined(__AVX__)
+    const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < n;
+    return _mm256_maskload_ps(x, (__m256i)keep);
+#else
+    vec v = {0};
+    memcpy(&v, x, (size_t)n * sizeof(float));
+    return v;
+#endif
+}
+
+static ALWAYS_INLINE void store_part(float *x, vec v, int n) {
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(x, (__mmask16)((1u << n) - 1u), v);
+#elif defined(__AVX__)
+    const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < n;
+    _mm256_maskstore_ps(x, (__m256i)keep, v);
+#else
+    memcpy(x, &v, (size_t)n * sizeof(float));
+#endif
+}
 
 /* Lane i of the result = the sum of the lanes of g[i], for VL vectors g (which
  * are overwritten), as a tree: log2(VL) levels of PAIR_SUM, VL - 1 vector
@@ -224,8 +247,9 @@ typedef struct bcast_problem {
     int m, depth, n;
     const float *a; /* a[i, d] = a[i*a_row + d*a_depth] */
     ptrdiff_t a_row, a_depth;
-    const float *b; /* (depth, n), row stride ldb */
+    const float *b; /* (depth, n): row d at b + b_off[d], or at b + d*ldb when b_off is NULL */
     ptrdiff_t ldb;
+    const int *b_off;
     const float *bias; /* (m) or NULL */
     float *c;          /* (m, n), row stride ldc */
     ptrdiff_t ldc;
@@ -233,9 +257,11 @@ typedef struct bcast_problem {
 
 /* Rows [i0, i0+mr) and columns [j0, j0 + nv*VL) of C; nv == 0 means one vector
  * of only n_part (< VL) columns. mr and nv are constants at each call site
- * (bcast_dispatch), so that acc lives in registers. */
+ * (bcast_dispatch), so that acc lives in registers; so is gather (B's rows
+ * through b_off, else by the stride ldb): a test of b_off at every step cost
+ * a fifth of the speed at K = 25 (bench_conv_gemm, LeNet-5's conv1). */
 static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, const int nv, int i0,
-                                      int j0, int n_part) {
+                                      int j0, int n_part, const int gather) {
     const int nvec = nv ? nv : 1;
     vec acc[BR][BV];
     UNROLL
@@ -244,8 +270,9 @@ static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, con
         UNROLL
         for (int v = 0; v < nvec; v++) acc[i][v] = init;
     }
-    const float *a = pb->a + i0 * pb->a_row, *b = pb->b + j0;
-    for (int d = 0; d < pb->depth; d++, a += pb->a_depth, b += pb->ldb) {
+    const float *a = pb->a + i0 * pb->a_row, *b_rows = pb->b + j0, *b_strided = b_rows;
+    for (int d = 0; d < pb->depth; d++, a += pb->a_depth, b_strided += pb->ldb) {
+        const float *b = gather ? b_rows + pb->b_off[d] : b_strided;
         vec bv[BV];
         UNROLL
         for (int v = 0; v < nvec; v++) {
@@ -274,7 +301,10 @@ static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, con
 
 #define BCAST_CASE(mr, nv)                                                                         \
     case 16 * mr + nv:                                                                             \
-        bcast_block(pb, mr, nv, i0, j0, n_part);                                                   \
+        if (pb->b_off)                                                                             \
+            bcast_block(pb, mr, nv, i0, j0, n_part, 1);                                            \
+        else                                                                                       \
+            bcast_block(pb, mr, nv, i0, j0, n_part, 0);                                            \
         return;
 #define BCAST_ROW(mr) BCAST_CASE(mr, 0) COLS(BV, BCAST_CASE, mr)
 
@@ -317,64 +347,108 @@ static void bcast_run(const bcast_problem *pb) {
 
 /* ---- dot_block: dw += dy col^T ---- */
 
+/* dw[o][k] += sum_{n < images} sum_{r < rows} sum_{j < p}
+ *               dy[o][n*dy_image + r*dy_step + j] col[k][n*col_image + r*col_step + j]:
+ * with rows = images = 1 a product of matrices; else the sum runs over
+ * images x rows segments of p columns, such as the output rows of a
+ * convolution and the shifted input rows they read, over a few images
+ * (src/backend/cpu/conv_direct.c). */
 typedef struct dot_problem {
-    int c_out, k, p;
-    const float *dy; /* (c_out, p), row stride ldy */
-    ptrdiff_t ldy;
-    const float *col; /* (k, p), row stride ldcol */
-    ptrdiff_t ldcol;
+    int c_out, k, p, rows, images;
+    const float *dy; /* (c_out, ...), row stride ldy */
+    ptrdiff_t ldy, dy_step, dy_image;
+    const float *col; /* (k, ...): row k at col + col_off[k], or col + k*ldcol if col_off is NULL */
+    ptrdiff_t ldcol, col_step, col_image;
+    const int *col_off;
     float *dw; /* (c_out, k) dense */
 } dot_problem;
 
+static ALWAYS_INLINE const float *dot_col_row(const dot_problem *pb, int k) {
+    return pb->col + (pb->col_off ? (ptrdiff_t)pb->col_off[k] : k * pb->ldcol);
+}
+
 /* dw[o0+o][k0+k] += sum_j dy[o0+o][j] col[k0+k][j] for o < mo, k < nk (constants
- * at each call site, dot_dispatch). The p % VL columns that do not fill a vector
- * are summed first, as the vector at column 0 with its lanes from p % VL on
+ * at each call site, dot_dispatch), over each segment in turn (images outer,
+ * rows inner). In a segment, the p % VL columns that do not fill a vector are
+ * summed first, as the vector at column 0 with its lanes from p % VL on
  * cleared in both operands (0 * 0 adds nothing, whatever those columns hold);
- * then whole vectors from column p % VL on. */
+ * then whole vectors from column p % VL on. The first product of all
+ * initialises the accumulators, so that one segment is a plain product.
+ * segmented (a constant at each call site, dot_dispatch*): 0 for one segment
+ * with col's rows at the stride ldcol, whose loop then compiles as before
+ * segments existed (the general loop cost up to a tenth of the speed of the
+ * plain products, bench_conv_gemm). */
 static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const int nk, int o0,
-                                    int k0) {
+                                    int k0, const int segmented) {
     const int p = pb->p, head = p % VL;
-    const float *dy = pb->dy + o0 * pb->ldy, *col = pb->col + k0 * pb->ldcol;
+    const float *dy_first = pb->dy + o0 * pb->ldy, *dy = dy_first;
+    /* Row k of the block's col: col[k] when segmented, else at the stride
+     * ldcol from col0 (base + index addressing, one register for all rows). */
+    const float *col0 = pb->col + k0 * pb->ldcol, *col_first[DK], *col[DK];
+    UNROLL
+    for (int k = 0; k < nk; k++) col[k] = col_first[k] = segmented ? dot_col_row(pb, k0 + k) : col0;
+#define COL_ROW(k) (segmented ? col[k] : col0 + (k)*pb->ldcol)
     vec acc[DO][DK], x[DO], c[DK];
-    if (p < VL) {
-        UNROLL
-        for (int o = 0; o < mo; o++) x[o] = load_part(dy + o * pb->ldy, p);
-        UNROLL
-        for (int k = 0; k < nk; k++) c[k] = load_part(col + k * pb->ldcol, p);
-    } else if (head) {
-        const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < head;
-        UNROLL
-        for (int o = 0; o < mo; o++) x[o] = (vec)((ivec)load_v(dy + o * pb->ldy) & keep);
-        UNROLL
-        for (int k = 0; k < nk; k++) c[k] = (vec)((ivec)load_v(col + k * pb->ldcol) & keep);
-    } else {
-        UNROLL
-        for (int o = 0; o < mo; o++) x[o] = splat(0.0f);
-        UNROLL
-        for (int k = 0; k < nk; k++) c[k] = splat(0.0f);
-    }
     UNROLL
     for (int o = 0; o < mo; o++) {
         UNROLL
-        for (int k = 0; k < nk; k++) acc[o][k] = x[o] * c[k];
+        for (int k = 0; k < nk; k++) acc[o][k] = splat(0.0f); /* set by row 0: for the compiler */
     }
-    for (int j = p < VL ? p : head; j < p; j += VL) {
-        UNROLL
-        for (int o = 0; o < mo; o++) {
-            x[o] = load_v(dy + o * pb->ldy + j);
-            IN_REGISTER(x[o]);
-        }
-        UNROLL
-        for (int k = 0; k < nk; k++) {
-            c[k] = load_v(col + k * pb->ldcol + j);
-            IN_REGISTER(c[k]);
+    const int segments = segmented ? pb->rows * pb->images : 1;
+    for (int r = 0, row = 0; r < segments; r++) {
+        if (p < VL) {
+            UNROLL
+            for (int o = 0; o < mo; o++) x[o] = load_part(dy + o * pb->ldy, p);
+            UNROLL
+            for (int k = 0; k < nk; k++) c[k] = load_part(COL_ROW(k), p);
+        } else if (head) {
+            const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < head;
+            UNROLL
+            for (int o = 0; o < mo; o++) x[o] = (vec)((ivec)load_v(dy + o * pb->ldy) & keep);
+            UNROLL
+            for (int k = 0; k < nk; k++) c[k] = (vec)((ivec)load_v(COL_ROW(k)) & keep);
+        } else {
+            UNROLL
+            for (int o = 0; o < mo; o++) x[o] = splat(0.0f);
+            UNROLL
+            for (int k = 0; k < nk; k++) c[k] = splat(0.0f);
         }
         UNROLL
         for (int o = 0; o < mo; o++) {
             UNROLL
-            for (int k = 0; k < nk; k++) acc[o][k] = fmadd(x[o], c[k], acc[o][k]);
+            for (int k = 0; k < nk; k++) acc[o][k] = r ? fmadd(x[o], c[k], acc[o][k]) : x[o] * c[k];
+        }
+        for (int j = p < VL ? p : head; j < p; j += VL) {
+            UNROLL
+            for (int o = 0; o < mo; o++) {
+                x[o] = load_v(dy + o * pb->ldy + j);
+                IN_REGISTER(x[o]);
+            }
+            UNROLL
+            for (int k = 0; k < nk; k++) {
+                c[k] = load_v(COL_ROW(k) + j);
+                IN_REGISTER(c[k]);
+            }
+            UNROLL
+            for (int o = 0; o < mo; o++) {
+                UNROLL
+                for (int k = 0; k < nk; k++) acc[o][k] = fmadd(x[o], c[k], acc[o][k]);
+            }
+        }
+        if (!segmented) break;
+        if (++row < pb->rows) {
+            dy += pb->dy_step;
+            UNROLL
+            for (int k = 0; k < nk; k++) col[k] += pb->col_step;
+        } else { /* the next image */
+            row = 0;
+            dy_first += pb->dy_image;
+            dy = dy_first;
+            UNROLL
+            for (int k = 0; k < nk; k++) col[k] = col_first[k] += pb->col_image;
         }
     }
+#undef COL_ROW
     /* Accumulator m = o*nk + k goes to lane m % VL of group m / VL, and its
      * sum to sums[m]. */
     enum { GROUPS = (DO * DK + VL - 1) / VL };
@@ -403,15 +477,31 @@ static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const i
     }
 }
 
+/* Two dispatchers, one per value of `segmented`: both instances of
+ * dot_block in one switch made the plain products up to 12% slower
+ * (bench_conv_gemm, C_out 128, K 576, P 144), the same code otherwise. */
 #define DOT_CASE(mo, nk)                                                                           \
     case 16 * mo + nk:                                                                             \
-        dot_block(pb, mo, nk, o0, k0);                                                             \
+        dot_block(pb, mo, nk, o0, k0, 0);                                                          \
         return;
 #define DOT_ROW(mo) COLS(DK, DOT_CASE, mo)
+#define DOT_CASE_SEGMENTED(mo, nk)                                                                 \
+    case 16 * mo + nk:                                                                             \
+        dot_block(pb, mo, nk, o0, k0, 1);                                                          \
+        return;
+#define DOT_ROW_SEGMENTED(mo) COLS(DK, DOT_CASE_SEGMENTED, mo)
 
 static void dot_dispatch(const dot_problem *pb, int mo, int nk, int o0, int k0) {
     switch (16 * mo + nk) {
         ROWS(DO, DOT_ROW)
+    default:
+        return;
+    }
+}
+
+static void dot_dispatch_segmented(const dot_problem *pb, int mo, int nk, int o0, int k0) {
+    switch (16 * mo + nk) {
+        ROWS(DO, DOT_ROW_SEGMENTED)
     default:
         return;
     }
@@ -429,6 +519,7 @@ static void dot_run(const dot_problem *whole) {
     const int chunks = (whole->p + DOT_CHUNK - 1) / DOT_CHUNK;
     const int per_chunk = ((whole->p + chunks - 1) / chunks + VL - 1) / VL * VL;
     const int o_blocks = (whole->c_out + DO - 1) / DO, k_blocks = (whole->k + DK - 1) / DK;
+    const int segmented = whole->col_off || whole->rows > 1 || whole->images > 1;
     for (int j0 = 0; j0 < whole->p; j0 += per_chunk) {
         dot_problem pb = *whole;
         pb.dy += j0;
@@ -440,7 +531,10 @@ static void dot_run(const dot_problem *whole) {
             for (int ob = 0; ob < o_blocks; ob++) {
                 int o0, mo;
                 balanced_block(pb.c_out, DO, ob, &o0, &mo);
-                dot_dispatch(&pb, mo, nk, o0, k0);
+                if (segmented)
+                    dot_dispatch_segmented(&pb, mo, nk, o0, k0);
+                else
+                    dot_dispatch(&pb, mo, nk, o0, k0);
             }
         }
     }
@@ -451,14 +545,14 @@ static void dot_run(const dot_problem *whole) {
 void sn_conv_gemm_blocked_forward(int c_out, int k, int p, const float *w, const float *col,
                                   int ld_col, const float *bias, float *y, int ld_y) {
     if (c_out <= 0 || p <= 0) return;
-    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, bias, y, ld_y};
+    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, NULL, bias, y, ld_y};
     bcast_run(&pb);
 }
 
 void sn_conv_gemm_blocked_weight_grad(int c_out, int k, int p, const float *dy, int ld_y,
                                       const float *col, int ld_col, float *dw) {
     if (c_out <= 0 || k <= 0 || p <= 0) return;
-    const dot_problem pb = {c_out, k, p, dy, ld_y, col, ld_col, dw};
+    const dot_problem pb = {c_out, k, p, 1, 1, dy, ld_y, 0, 0, col, ld_col, 0, 0, NULL, dw};
     dot_run(&pb);
 }
 
@@ -466,8 +560,25 @@ void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, co
                                      int ld_y, float *dcol, int ld_col) {
     if (k <= 0 || p <= 0) return;
     /* A = W^T: a[k, o] = w[o*K + k], rows k, depth o */
-    const bcast_problem pb = {k, c_out, p, w, 1, k, dy, ld_y, NULL, dcol, ld_col};
+    const bcast_problem pb = {k, c_out, p, w, 1, k, dy, ld_y, NULL, NULL, dcol, ld_col};
     bcast_run(&pb);
+}
+
+void sn_conv_gemm_blocked_forward_gather(int m, int depth, int n, const float *a, const float *b,
+                                         const int *b_off, const float *bias, float *c, int ld_c) {
+    if (m <= 0 || n <= 0) return;
+    const bcast_problem pb = {m, depth, n, a, depth, 1, b, 0, b_off, bias, c, ld_c};
+    bcast_run(&pb);
+}
+
+void sn_conv_gemm_blocked_weight_grad_rows(int c_out, int k, int p, int rows, int images,
+                                           const float *dy, int ld_y, int dy_step,
+                                           ptrdiff_t dy_image, const float *col, const int *col_off,
+                                           int col_step, ptrdiff_t col_image, float *dw) {
+    if (c_out <= 0 || k <= 0 || p <= 0 || rows <= 0 || images <= 0) return;
+    const dot_problem pb = {c_out,    k,   p, rows,     images,    dy,      ld_y, dy_step,
+                            dy_image, col, 0, col_step, col_image, col_off, dw};
+    dot_run(&pb);
 }
 
 /* Where the kernels lose to sn_sgemm (measured with one thread, AVX-512,

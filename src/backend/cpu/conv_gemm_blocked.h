@@ -11,6 +11,8 @@
 #ifndef SN_BACKEND_CPU_CONV_GEMM_BLOCKED_H
 #define SN_BACKEND_CPU_CONV_GEMM_BLOCKED_H
 
+#include <stddef.h>
+
 void sn_conv_gemm_blocked_forward(int c_out, int k, int p, const float *w, const float *col,
                                   int ld_col, const float *bias, float *y, int ld_y);
 
@@ -19,6 +21,25 @@ void sn_conv_gemm_blocked_weight_grad(int c_out, int k, int p, const float *dy, 
 
 void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, const float *dy,
                                      int ld_y, float *dcol, int ld_col);
+
+/* The same kernels reading B through a table of row offsets, for a
+ * convolution without im2col (src/backend/cpu/conv_direct.c):
+ *   c (m, n), row stride ld_c  = a (m, depth) dense  b~ (depth, n)  (+ bias)
+ * where row d of b~ is the n floats from b + b_off[d]. */
+void sn_conv_gemm_blocked_forward_gather(int m, int depth, int n, const float *a, const float *b,
+                                         const int *b_off, const float *bias, float *c, int ld_c);
+
+/* dw (c_out, k) dense += sum over n < images, r < rows of dy_nr (c_out, p)
+ * col_nr^T (p, k), where row o of dy_nr is the p floats from
+ * dy + o*ld_y + n*dy_image + r*dy_step and row kk of col_nr the p floats from
+ * col + col_off[kk] + n*col_image + r*col_step: the sum of the products of
+ * images x rows segments (a convolution's output rows and the shifted input
+ * rows each of them reads, over a few images), summed in registers before
+ * one reduction per output. */
+void sn_conv_gemm_blocked_weight_grad_rows(int c_out, int k, int p, int rows, int images,
+                                           const float *dy, int ld_y, int dy_step,
+                                           ptrdiff_t dy_image, const float *col, const int *col_off,
+                                           int col_step, ptrdiff_t col_image, float *dw);
 
 typedef enum sn_conv_product {
     SN_CONV_FORWARD,

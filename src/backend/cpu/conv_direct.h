@@ -1,0 +1,82 @@
+/*
+ * src/backend/cpu/conv_direct.h: a convolution of one image without im2col,
+ * for stride 1 and small K = C_in*kh*kw (LeNet-5's K = 25 and 150, the
+ * benchmark CNN's 9 and 288), where building the (K, OH*OW) patch matrix cost
+ * as much as the products themselves.
+ *
+ * For one image x (C_in, H, W), weight w (C_out, C_in, kh, kw) and output
+ * (C_out, OH, OW) with stride 1 (the formulas of src/ops/conv2d.c):
+ *
+ *   forward  y[o, i, j]        = b[o] + sum_{c,ki,kj} w[o,c,ki,kj] xp[c, i+ki, j+kj]
+ *   dW       dw[o, c, ki, kj] += sum_{i,j} dy[o, i, j] xp[c, i+ki, j+kj]
+ *   dx       dx[c, y, x]      += sum_{o,ki,kj} w[o,c,ki,kj] dy[o, y+ph-ki, x+pw-kj]
+ *
+ * with xp (C_in, Hp, Wp) = x zero-padded (Hp = H + 2ph, Wp = W + 2pw) and dy
+ * read as zero outside (OH, OW). All three are products with the
+ * register-blocked kernels of conv_gemm.c, which read the rows of the patch
+ * matrix in place through a table of offsets instead of a copy:
+ *  - forward, "wide" columns: output (i, j) is column q = i*Wp + j of a
+ *    (C_out, (OH-1)*Wp + OW) product whose row (c, ki, kj) of B starts at
+ *    xp + c*Hp*Wp + ki*Wp + kj and is contiguous. The columns with j >= OW
+ *    mix two input rows and are dropped when the result is copied into y
+ *    (Wp/OW - 1 of the work is wasted: 14% for 28x28 with padding 2). Every
+ *    read stays inside xp.
+ *  - dW: the sum over the images and the OH output rows of products of
+ *    p = OW columns, dy's row i against xp's row i+ki shifted by kj: only
+ *    real outputs enter, the sums stay in registers across rows and images.
+ *  - dx, the "full" correlation of dy with the flipped kernel, wide in the
+ *    same way: dy is copied with row stride Wp into dyz with kh rows of zeros
+ *    above and below and the Wp - OW = kw - 1 zero columns after each row
+ *    that the reads of the next row's start wrap into; dx (C_in, H, W) is
+ *    then a (C_in, (H-1)*Wp + W) product of the weight rearranged as
+ *    (C_in, C_out*kh*kw) with dyz's shifted rows, added into dx: no (K, P)
+ *    dcol and no col2im scatter. It does more multiply-adds than dcol (by
+ *    about (H*Wp)/(OH*OW): 2x at LeNet-5's second layer, most on zeros) but
+ *    measured faster there. (Adding dcol's rows at their offsets into a
+ *    padded dx from the kernel instead did fewer, but stalled on stores and
+ *    reloads that overlap.)
+ * xp is x itself when there is no padding; else a copy in the scratch.
+ *
+ * Each call runs on the calling thread and allocates nothing; the order of
+ * every output's operations depends on the shapes only.
+ */
+#ifndef SN_BACKEND_CPU_CONV_DIRECT_H
+#define SN_BACKEND_CPU_CONV_DIRECT_H
+
+#include <stdint.h>
+
+#include "backend/cpu/im2col.h"
+
+/* K = C_in*kh*kw above this goes through im2col (the offset tables live on
+ * the stack). */
+#define SN_CONV_DIRECT_MAX_K 1024
+
+/* The products the direct path takes at a geometry (n_batch ignored): */
+enum {
+    SN_CONV_DIRECT_FORWARD = 1,
+    SN_CONV_DIRECT_WEIGHT_GRAD = 2,
+    SN_CONV_DIRECT_INPUT_GRAD = 4,
+};
+
+/* A mask of SN_CONV_DIRECT_*: which products go direct for this geometry and
+ * C_out, from the shapes (and the build's target) only; 0 when stride != 1. */
+int sn_conv_direct_route(const sn_im2col_geometry *g, int c_out);
+
+/* Floats of scratch the direct products of one image need (products: a mask
+ * of SN_CONV_DIRECT_*). Sizes bounded as conv2d's infer bounds them. */
+int64_t sn_conv_direct_scratch(const sn_im2col_geometry *g, int c_out, int products);
+
+/* y (C_out, OH, OW) = conv(x (C_in, H, W), w) + bias (NULL: none). */
+void sn_conv_direct_forward(const sn_im2col_geometry *g, int c_out, const float *x, const float *w,
+                            const float *bias, float *y, float *scratch);
+
+/* dw (C_out, C_in*kh*kw) += the weight gradient of `images` consecutive
+ * images x (images, C_in, H, W), dy (images, C_out, OH, OW). */
+void sn_conv_direct_weight_grad(const sn_im2col_geometry *g, int c_out, int images, const float *x,
+                                const float *dy, float *dw, float *scratch);
+
+/* dx (C_in, H, W) += the input gradient of one image, dy (C_out, OH, OW). */
+void sn_conv_direct_input_grad(const sn_im2col_geometry *g, int c_out, const float *w,
+                               const float *dy, float *dx, float *scratch);
+
+#endif
