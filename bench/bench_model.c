@@ -152,6 +152,7 @@ static int run(const bench_args *a) {
     copts.sample_shape = *sn_dataset_sample_shape(train);
     copts.loss = a->train ? SN_LOSS_CROSS_ENTROPY : SN_LOSS_NONE;
     copts.seed = 1;
+    copts.plan = a->train ? SN_PLAN_LEAN : SN_PLAN_INFERENCE; /* no gradients to infer */
     if (sn_model_compile(m, &copts) != SN_OK) goto done;
     if (sn_model_init(m, 1, SN_INIT_TORCH_DEFAULT) != SN_OK) goto done;
     sn_graph_set_training(sn_model_graph(m), a->train);

@@ -66,6 +66,7 @@ int cli_model_compile(cli_model *cm, const char *path, const sn_shape *sample, i
     opts.sample_shape = *sample;
     opts.loss = loss;
     opts.reduction = SN_REDUCTION_SUM;
+    opts.plan = SN_PLAN_INFERENCE; /* eval, forward and info only run forward */
     if (sn_model_compile(cm->model, &opts) != SN_OK) return cli_library_error(path);
     return 0;
 }

@@ -30,6 +30,16 @@
  * gradients and scratch of every other node. Forward and backward then run with
  * no allocation. Pointers returned by sn_graph_value/grad stay valid until the
  * graph is destroyed.
+ *
+ * The arena's plan (sn_graph_set_plan) is chosen before compile. The default,
+ * SN_PLAN_KEEP_ALL, gives every node a value and gradient of its own, readable
+ * after forward and backward. SN_PLAN_LEAN gives buffers whose lifetimes over
+ * the step do not overlap the same memory, runs relu, dropout and the like in
+ * place and reshape as a view, when no later reader can tell: only the nodes
+ * marked with sn_graph_keep, the inputs, parameters and buffers keep readable
+ * values (and gradients) after a run; the others' sn_graph_value/grad are NULL.
+ * SN_PLAN_INFERENCE is lean with no gradient at all (no backward). Every plan
+ * computes the same bits.
  */
 #ifndef SINAPSI_GRAPH_H
 #define SINAPSI_GRAPH_H
@@ -173,6 +183,26 @@ int sn_cross_entropy(sn_graph *g, int x, int target, sn_reduction r);
 
 /* ---- compile and run ---- */
 
+/* How compile lays out the arena (see the top of this file). */
+typedef enum sn_graph_plan {
+    SN_PLAN_KEEP_ALL = 0, /* every value and gradient alone, readable after a run */
+    SN_PLAN_LEAN = 1,     /* shared by lifetime; kept nodes, inputs, params readable.
+                             One backward per forward: a second fails (SN_ERR_STATE),
+                             the values it would read being reused by the first */
+    SN_PLAN_INFERENCE = 2 /* lean, and no gradient buffers: backward fails, and
+                             sn_graph_grads is NULL, set_requires_grad ignored */
+} sn_graph_plan;
+
+/* Chooses the plan; before compile. */
+sn_status sn_graph_set_plan(sn_graph *g, sn_graph_plan plan);
+/* Keeps a node's value and gradient valid, in buffers of their own, after
+ * forward and backward under a lean plan (a no-op under SN_PLAN_KEEP_ALL).
+ * Before compile. Inputs, parameters and buffers are always kept. */
+sn_status sn_graph_keep(sn_graph *g, int node);
+/* 1 when the node's value (and gradient) can be read after a run: kept,
+ * an input, a parameter or a buffer, or any node under SN_PLAN_KEEP_ALL. */
+int sn_graph_is_kept(const sn_graph *g, int node);
+
 /* Infers shapes, lays out parameters and the arena. Returns the first error of
  * building or inference, naming the node. Call once, before any run. */
 sn_status sn_graph_compile(sn_graph *g);
@@ -208,7 +238,8 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed);
 /* ---- access (after compile) ---- */
 
 /* Value / gradient buffer of a node, NULL if the node has none (a gradient of a
- * node that needs none) or the graph is not compiled. Owned by the graph. */
+ * node that needs none; a node not kept under a lean plan) or the graph is not
+ * compiled. Owned by the graph. */
 float *sn_graph_value(sn_graph *g, int node);
 float *sn_graph_grad(sn_graph *g, int node);
 /* Shape of a node (after compile), or NULL. */
@@ -235,7 +266,8 @@ int sn_graph_buffer_node(const sn_graph *g, int index);
 /* The dropout stream; save/restore its state by copying the struct. */
 sn_rng *sn_graph_rng(sn_graph *g);
 
-/* Bytes of the arena (values, gradients, scratch of all nodes but parameters and buffers). */
+/* Bytes of the arena (values, gradients, scratch of all nodes but parameters
+ * and buffers), as planned: shared space counted once. */
 size_t sn_graph_arena_bytes(const sn_graph *g);
 
 #ifdef __cplusplus

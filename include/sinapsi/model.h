@@ -161,18 +161,26 @@ typedef struct sn_model_compile_opts {
     sn_loss_kind loss;      /* default SN_LOSS_NONE */
     sn_reduction reduction; /* default mean */
     uint64_t seed;          /* seed of the dropout stream (default 0) */
+    sn_graph_plan plan;     /* the arena's plan (sinapsi/graph.h), default SN_PLAN_LEAN;
+                               SN_PLAN_INFERENCE when the graph only runs forward */
+    int keep_modules;       /* 1: every module's output value and gradient stay readable
+                               after a run (sn_model_module_node), as the health
+                               monitor reads them; default 0 */
 } sn_model_compile_opts;
 
 sn_model_compile_opts sn_model_compile_defaults(void);
 
 /* Builds the graph: input "x" (batch, sample...), the modules, and with a loss
- * the target input "y" and the loss node. Targets are class indices, shape
- * (batch), for cross_entropy and nll; the output's shape for bce, bce_with_logits
- * and mse. A module that does not fit the shape reaching it is an error naming
- * its spec line ("line 9: Linear(400, 120): input has 256 features, expected 400").
- * Compiling again rebuilds the graph (parameter and buffer values are kept); a failed
- * compile leaves the previous graph in place. Parameters of a first compile are
- * zero until sn_model_init or sn_model_load_weights. */
+ * the target input "y" and the loss node. The input, the output, the target and
+ * the loss are kept under every plan; under a lean plan the other modules'
+ * outputs are not readable after a run unless opts.keep_modules. Targets are
+ * class indices, shape (batch), for cross_entropy and nll; the output's shape
+ * for bce, bce_with_logits and mse. A module that does not fit the shape
+ * reaching it is an error naming its spec line ("line 9: Linear(400, 120):
+ * input has 256 features, expected 400"). Compiling again rebuilds the graph
+ * (parameter and buffer values are kept); a failed compile leaves the previous
+ * graph in place. Parameters of a first compile are zero until sn_model_init
+ * or sn_model_load_weights. */
 sn_status sn_model_compile(sn_model *m, const sn_model_compile_opts *opts);
 
 typedef enum sn_init_scheme {

@@ -30,13 +30,13 @@ struct sn_graph {
 
     unsigned char *arena; /* values, gradients and scratch of op and input nodes */
     size_t arena_bytes;
-    float *input_grads; /* region with requested input gradients, zeroed by zero_grad */
-    size_t input_grad_bytes;
+    sn_graph_plan plan;        /* how the arena is shared (sinapsi/graph.h) */
     unsigned char *on_path;    /* n_nodes flags, scratch of backward */
     unsigned char *grad_ready; /* n_nodes flags, scratch of backward: op gradient cleared */
     int workers;               /* threads the graph was compiled for (sn_op_io.workers) */
 
     sn_rng rng;
+    sn_rng rng_at_forward; /* the stream where the last forward started (replay) */
     int training;
     int compiled;
     int forward_done;
@@ -158,6 +158,28 @@ sn_status sn_graph_set_requires_grad(sn_graph *g, int node, int requires_grad) {
     return SN_OK;
 }
 
+sn_status sn_graph_set_plan(sn_graph *g, sn_graph_plan plan) {
+    if (!g) return sn_error(SN_ERR_INVALID_ARG, "set_plan: graph is NULL");
+    if (g->compiled) return sn_error(SN_ERR_STATE, "set_plan: graph already compiled");
+    if (plan != SN_PLAN_KEEP_ALL && plan != SN_PLAN_LEAN && plan != SN_PLAN_INFERENCE)
+        return sn_error(SN_ERR_INVALID_ARG, "set_plan: unknown plan %d", (int)plan);
+    g->plan = plan;
+    return SN_OK;
+}
+
+sn_status sn_graph_keep(sn_graph *g, int node) {
+    if (!g || node < 0 || node >= g->n_nodes)
+        return sn_error(SN_ERR_INVALID_ARG, "keep: no node %d", node);
+    if (g->compiled) return sn_error(SN_ERR_STATE, "keep: graph already compiled");
+    g->nodes[node].kept = 1;
+    return SN_OK;
+}
+
+int sn_graph_is_kept(const sn_graph *g, int node) {
+    if (!g || node < 0 || node >= g->n_nodes) return 0;
+    return g->plan == SN_PLAN_KEEP_ALL || g->nodes[node].kept || g->nodes[node].kind != SN_NODE_OP;
+}
+
 int sn_graph_add_op(sn_graph *g, const sn_op *op, int n_in, const int *in, unsigned optional_mask,
                     const sn_op_attr *attr) {
     if (!g) return SN_NONE;
@@ -191,20 +213,6 @@ int sn_graph_add_op(sn_graph *g, const sn_op *op, int n_in, const int *in, unsig
 
 /* ---- compile ---- */
 
-static size_t align_up(size_t x) {
-    return (x + SN_ALIGN - 1) / SN_ALIGN * SN_ALIGN;
-}
-
-/* Adds `bytes` (aligned) to a running offset, failing on overflow. */
-static sn_status reserve(size_t *offset, size_t bytes, size_t *at) {
-    size_t b = align_up(bytes);
-    if (b < bytes || *offset > SIZE_MAX - b)
-        return sn_error(SN_ERR_NOMEM, "graph: arena too large");
-    *at = *offset;
-    *offset += b;
-    return SN_OK;
-}
-
 static size_t floats_of(const sn_graph *g, const int *ids, int n) {
     size_t total = 0;
     for (int i = 0; i < n; i++) total += (size_t)sn_shape_numel(&g->nodes[ids[i]].shape);
@@ -216,6 +224,7 @@ static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
         work_sizes[id] = 0;
+        if (g->plan == SN_PLAN_INFERENCE) n->requires_grad = 0; /* no gradient anywhere */
         if (n->kind != SN_NODE_OP) continue;
         int any_grad = 0;
         for (int i = 0; i < n->io.n_in; i++) {
@@ -223,12 +232,13 @@ static sn_status infer_shapes(sn_graph *g, size_t *work_sizes) {
             n->io.in_shape[i] = g->nodes[n->in[i]].shape;
             any_grad |= g->nodes[n->in[i]].requires_grad;
         }
+        n->requires_grad = any_grad && n->op->backward != NULL;
         n->io.attr = &n->attr;
         n->io.workers = workers;
+        n->io.grad = n->requires_grad;
         sn_status st = n->op->infer(&n->io, &work_sizes[id]);
         if (st != SN_OK) return sn_error_prefix("node %d (%s): ", id, n->op->name);
         n->shape = n->io.out_shape;
-        n->requires_grad = any_grad && n->op->backward != NULL;
     }
     return SN_OK;
 }
@@ -253,67 +263,49 @@ sn_status sn_graph_compile(sn_graph *g) {
     if (g->n_nodes == 0) return sn_error(SN_ERR_STATE, "compile: graph has no nodes");
 
     size_t *work = calloc((size_t)g->n_nodes, sizeof *work);
-    size_t *value_at = calloc((size_t)g->n_nodes, sizeof *value_at);
-    size_t *grad_at = calloc((size_t)g->n_nodes, sizeof *grad_at);
-    size_t *work_at = calloc((size_t)g->n_nodes, sizeof *work_at);
+    unsigned char *kept = calloc((size_t)g->n_nodes, 1);
     g->on_path = calloc((size_t)g->n_nodes, 1);
     g->grad_ready = calloc((size_t)g->n_nodes, 1);
+    sn_plan plan = {0};
     sn_status st = SN_OK;
-    if (!work || !value_at || !grad_at || !work_at || !g->on_path || !g->grad_ready) {
+    if (!work || !kept || !g->on_path || !g->grad_ready) {
         st = sn_error(SN_ERR_NOMEM, "compile: out of memory");
         goto done;
     }
     if ((st = infer_shapes(g, work)) != SN_OK) goto done;
 
-    /* Parameter and buffer blocks: tensors packed back to back in creation order. */
+    /* Parameter and buffer blocks: tensors packed back to back in creation
+     * order; no gradient block without gradients. */
+    const int grads = g->plan != SN_PLAN_INFERENCE;
     g->n_param_floats = floats_of(g, g->param_ids, g->n_params);
     g->n_buffer_floats = floats_of(g, g->buffer_ids, g->n_buffers);
     g->param_block = calloc(g->n_param_floats ? g->n_param_floats : 1, sizeof(float));
-    g->grad_block = calloc(g->n_param_floats ? g->n_param_floats : 1, sizeof(float));
+    g->grad_block = grads ? calloc(g->n_param_floats ? g->n_param_floats : 1, sizeof(float)) : NULL;
     g->buffer_block = calloc(g->n_buffer_floats ? g->n_buffer_floats : 1, sizeof(float));
-    if (!g->param_block || !g->grad_block || !g->buffer_block) {
+    if (!g->param_block || (grads && !g->grad_block) || !g->buffer_block) {
         st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate %zu parameters and %zu buffer floats",
                       g->n_param_floats, g->n_buffer_floats);
         goto done;
     }
 
-    /* Arena plan, in three regions: [values | op grads | input grads] followed by
-     * scratch, so that the input gradients are zeroed with one pass. */
-    size_t off = 0;
-    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
-        if (g->nodes[id].kind == SN_NODE_INPUT || g->nodes[id].kind == SN_NODE_OP)
-            st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
-                         &value_at[id]);
-    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
-        if (g->nodes[id].kind == SN_NODE_OP && g->nodes[id].requires_grad)
-            st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
-                         &grad_at[id]);
-    size_t input_grad_start = off;
-    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
-        if (g->nodes[id].kind == SN_NODE_INPUT && g->nodes[id].requires_grad)
-            st = reserve(&off, (size_t)sn_shape_numel(&g->nodes[id].shape) * sizeof(float),
-                         &grad_at[id]);
-    size_t work_start = off;
-    for (int id = 0; id < g->n_nodes && st == SN_OK; id++)
-        if (work[id]) st = reserve(&off, work[id], &work_at[id]);
-    if (st != SN_OK) goto done;
-    g->arena_bytes = off;
-    g->arena = aligned_alloc(SN_ALIGN, off ? off : SN_ALIGN);
+    /* The arena's plan (src/graph/plan.c). */
+    for (int id = 0; id < g->n_nodes; id++) kept[id] = (unsigned char)sn_graph_is_kept(g, id);
+    if ((st = sn_plan_make(&plan, g->nodes, g->n_nodes, kept, work)) != SN_OK) goto done;
+    g->arena_bytes = plan.bytes;
+    g->arena = aligned_alloc(SN_ALIGN, plan.bytes ? plan.bytes : SN_ALIGN);
     if (!g->arena) {
-        st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate an arena of %zu bytes", off);
+        st = sn_error(SN_ERR_NOMEM, "compile: cannot allocate an arena of %zu bytes", plan.bytes);
         goto done;
     }
-    memset(g->arena, 0, off);
-    g->input_grads = (float *)(g->arena + input_grad_start);
-    g->input_grad_bytes = work_start - input_grad_start;
 
-    /* Wire every value, gradient and scratch area. */
+    /* Wire every value, gradient and scratch area; a node sharing a buffer
+     * takes its root's, which comes earlier in creation order. */
     size_t param_off = 0, buffer_off = 0;
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
         if (n->kind == SN_NODE_PARAM) {
             n->value = g->param_block + param_off;
-            n->grad = g->grad_block + param_off;
+            n->grad = grads ? g->grad_block + param_off : NULL;
             param_off += (size_t)sn_shape_numel(&n->shape);
             continue;
         }
@@ -323,8 +315,18 @@ sn_status sn_graph_compile(sn_graph *g) {
             buffer_off += (size_t)sn_shape_numel(&n->shape);
             continue;
         }
-        n->value = (float *)(g->arena + value_at[id]);
-        n->grad = n->requires_grad ? (float *)(g->arena + grad_at[id]) : NULL;
+        const int v = plan.value_root[id], d = plan.grad_root[id];
+        n->value = v == id ? (float *)(g->arena + plan.bufs[plan.value_buf[id]].offset)
+                           : g->nodes[v].value;
+        n->grad = d == SN_NONE ? NULL
+                  : d == id    ? (float *)(g->arena + plan.bufs[plan.grad_buf[id]].offset)
+                               : g->nodes[d].grad;
+        /* Inputs start zeroed, as the caller may leave some unfilled (a loss's
+         * target in sn_model_forward); nothing else is read before written. */
+        if (n->kind == SN_NODE_INPUT) {
+            memset(n->value, 0, (size_t)sn_shape_numel(&n->shape) * sizeof(float));
+            if (n->grad) memset(n->grad, 0, (size_t)sn_shape_numel(&n->shape) * sizeof(float));
+        }
     }
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
@@ -338,21 +340,21 @@ sn_status sn_graph_compile(sn_graph *g) {
         }
         n->io.out = n->value;
         n->io.dout = n->grad;
-        n->io.work = work[id] ? g->arena + work_at[id] : NULL;
+        n->io.work = work[id] ? g->arena + plan.bufs[plan.work_buf[id]].offset : NULL;
         n->io.work_size = work[id];
         n->io.rng = &g->rng;
     }
     for (int id = 0; id < g->n_nodes; id++) {
+        g->nodes[id].kept = kept[id];
         g->nodes[id].capacity = sn_shape_numel(&g->nodes[id].shape);
         g->nodes[id].work_capacity = work[id];
     }
     g->max_batch = g->batch = batch_of_inputs(g);
     g->compiled = 1;
 done:
+    sn_plan_free(&plan);
     free(work);
-    free(value_at);
-    free(grad_at);
-    free(work_at);
+    free(kept);
     return st;
 }
 
@@ -408,6 +410,7 @@ void sn_graph_set_training(sn_graph *g, int training) {
 
 sn_status sn_graph_forward(sn_graph *g) {
     if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "forward: graph is not compiled");
+    g->rng_at_forward = g->rng;
     for (int id = 0; id < g->n_nodes; id++) {
         sn_node *n = &g->nodes[id];
         if (n->kind != SN_NODE_OP) continue;
@@ -432,9 +435,13 @@ static void zero_floats(const sn_graph *g, float *v, size_t n) {
 }
 
 void sn_graph_zero_grad(sn_graph *g) {
-    if (!g || !g->compiled) return;
+    if (!g || !g->compiled || !g->grad_block) return;
     zero_floats(g, g->grad_block, g->n_param_floats);
-    zero_floats(g, g->input_grads, g->input_grad_bytes / sizeof(float));
+    for (int id = 0; id < g->n_nodes; id++) {
+        const sn_node *n = &g->nodes[id];
+        if (n->kind == SN_NODE_INPUT && n->grad)
+            zero_floats(g, n->grad, (size_t)sn_shape_numel(&n->shape));
+    }
 }
 
 /* Clears the gradient of op node id, once per backward. */
@@ -450,7 +457,13 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
     if (node < 0 || node >= g->n_nodes)
         return sn_error(SN_ERR_INVALID_ARG, "backward: no node %d", node);
     if (!seed) return sn_error(SN_ERR_INVALID_ARG, "backward: seed is NULL");
-    if (!g->forward_done) return sn_error(SN_ERR_STATE, "backward: run forward first");
+    if (g->plan == SN_PLAN_INFERENCE)
+        return sn_error(SN_ERR_STATE, "backward: the graph was compiled for inference");
+    if (!g->forward_done)
+        return sn_error(SN_ERR_STATE, g->plan == SN_PLAN_LEAN
+                                          ? "backward: run forward first (a lean plan runs one "
+                                            "backward per forward)"
+                                          : "backward: run forward first");
     sn_node *top = &g->nodes[node];
     if (!top->requires_grad) return SN_OK; /* nothing trainable below this node */
 
@@ -478,12 +491,21 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
         sn_node *n = &g->nodes[id];
         if (!g->on_path[id] || n->kind != SN_NODE_OP || !n->requires_grad) continue;
         clear_op_grad(g, id); /* no backward added into it: its gradient is zero */
-        for (int i = 0; i < n->io.n_in; i++)
-            if (n->io.has_in[i] && n->io.din[i]) clear_op_grad(g, n->in[i]);
+        for (int i = 0; i < n->io.n_in; i++) {
+            if (!n->io.has_in[i] || !n->io.din[i]) continue;
+            if (n->io.din[i] == n->io.dout)
+                g->grad_ready[n->in[i]] = 1; /* in place: backward writes it whole */
+            else
+                clear_op_grad(g, n->in[i]);
+        }
         n->op->backward(&n->io);
     }
-    /* The op gradients off the path are zero, as if all had been cleared. */
-    for (int id = 0; id < g->n_nodes; id++) clear_op_grad(g, id);
+    /* The kept op gradients off the path are zero, as if all had been
+     * cleared; the others share their space with buffers of other lifetimes. */
+    for (int id = 0; id < g->n_nodes; id++)
+        if (g->nodes[id].kept) clear_op_grad(g, id);
+    /* A lean plan has reused what this backward read: it needs a new forward. */
+    if (g->plan != SN_PLAN_KEEP_ALL) g->forward_done = 0;
     return SN_OK;
 }
 
@@ -516,12 +538,12 @@ sn_node *sn_graph_node_at(sn_graph *g, int id) {
 
 float *sn_graph_value(sn_graph *g, int node) {
     sn_node *n = node_at(g, node);
-    return n && g->compiled ? n->value : NULL;
+    return n && g->compiled && n->kept ? n->value : NULL;
 }
 
 float *sn_graph_grad(sn_graph *g, int node) {
     sn_node *n = node_at(g, node);
-    return n && g->compiled ? n->grad : NULL;
+    return n && g->compiled && n->kept ? n->grad : NULL;
 }
 
 const sn_shape *sn_graph_shape(const sn_graph *g, int node) {
@@ -544,8 +566,9 @@ float *sn_graph_params(sn_graph *g, size_t *count) {
 }
 
 float *sn_graph_grads(sn_graph *g, size_t *count) {
-    if (count) *count = g && g->compiled ? g->n_param_floats : 0;
-    return g && g->compiled ? g->grad_block : NULL;
+    const int has = g && g->compiled && g->grad_block;
+    if (count) *count = has ? g->n_param_floats : 0;
+    return has ? g->grad_block : NULL;
 }
 
 int sn_graph_param_count(const sn_graph *g) {
@@ -577,4 +600,33 @@ sn_rng *sn_graph_rng(sn_graph *g) {
 
 size_t sn_graph_arena_bytes(const sn_graph *g) {
     return g ? g->arena_bytes : 0;
+}
+
+void sn_graph_fill_arena(sn_graph *g, unsigned char byte) {
+    if (g && g->arena) memset(g->arena, byte, g->arena_bytes);
+}
+
+sn_status sn_graph_replay_forward(sn_graph *g, sn_graph_visit_fn visit, void *ctx) {
+    if (!g || !g->compiled || !visit)
+        return sn_error(SN_ERR_STATE, "replay: graph is not compiled");
+    float *buffers = malloc(sizeof *buffers * (g->n_buffer_floats ? g->n_buffer_floats : 1));
+    if (!buffers) return sn_error(SN_ERR_NOMEM, "replay: out of memory");
+    memcpy(buffers, g->buffer_block, sizeof *buffers * g->n_buffer_floats);
+    const sn_rng after = g->rng;
+    g->rng = g->rng_at_forward;
+    sn_status st = SN_OK;
+    int stop = 0;
+    for (int id = 0; id < g->n_nodes && !stop && st == SN_OK; id++) {
+        sn_node *n = &g->nodes[id];
+        if (n->kind == SN_NODE_OP) {
+            n->io.training = g->training;
+            if ((st = n->op->forward(&n->io)) != SN_OK) break;
+        }
+        stop = visit(ctx, id, n->value, sn_shape_numel(&n->shape));
+    }
+    memcpy(g->buffer_block, buffers, sizeof *buffers * g->n_buffer_floats);
+    free(buffers);
+    g->rng = after;
+    g->forward_done = 0;
+    return st;
 }

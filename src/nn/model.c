@@ -417,6 +417,8 @@ static sn_status check_compile_opts(const sn_model_compile_opts *o) {
         return sn_error(SN_ERR_INVALID_ARG, "compile: unknown loss %d", (int)o->loss);
     if (o->reduction != SN_REDUCTION_MEAN && o->reduction != SN_REDUCTION_SUM)
         return sn_error(SN_ERR_INVALID_ARG, "compile: unknown reduction %d", (int)o->reduction);
+    if (o->plan != SN_PLAN_KEEP_ALL && o->plan != SN_PLAN_LEAN && o->plan != SN_PLAN_INFERENCE)
+        return sn_error(SN_ERR_INVALID_ARG, "compile: unknown plan %d", (int)o->plan);
     return SN_OK;
 }
 
@@ -470,6 +472,14 @@ sn_status sn_model_compile(sn_model *m, const sn_model_compile_opts *opts) {
         node = layers[i].node;
     }
     build_loss(g, opts, node, in, &target, &loss);
+    /* What callers read after a run: the output (sn_model_forward, accuracy)
+     * and the loss; the input and target are inputs, always kept. A failed
+     * build left SN_NONE, which compile reports. */
+    sn_graph_set_plan(g, opts->plan);
+    if (node != SN_NONE) sn_graph_keep(g, node);
+    if (loss != SN_NONE) sn_graph_keep(g, loss);
+    for (int i = 0; i < m->count && opts->keep_modules; i++)
+        if (layers[i].node != SN_NONE) sn_graph_keep(g, layers[i].node);
     st = sn_graph_compile(g);
     if (st != SN_OK) {
         graph_error_in_user_terms(m, layers, opts->loss);
@@ -597,6 +607,8 @@ sn_model_compile_opts sn_model_compile_defaults(void) {
     o.loss = SN_LOSS_NONE;
     o.reduction = SN_REDUCTION_MEAN;
     o.seed = 0;
+    o.plan = SN_PLAN_LEAN;
+    o.keep_modules = 0;
     return o; /* sample_shape has ndim 0: the caller must set it */
 }
 

@@ -175,4 +175,6 @@ static void add_backward(sn_op_io *io) {
     }
 }
 
-const sn_op sn_op_add = {"add", add_infer, add_forward, add_backward};
+/* Backward sums dy only; its work is written and read within backward. */
+const sn_op sn_op_add = {"add", add_infer, add_forward, add_backward,
+                         SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0) | SN_OP_BWD_NO_IN(1)};

@@ -247,4 +247,6 @@ static void bn_backward(sn_op_io *io) {
     sn_parallel_items(job.d.channels, job.d.per_channel, io->workers, bn_backward_channels, &job);
 }
 
-const sn_op sn_op_batch_norm = {"batch_norm", bn_infer, bn_forward, bn_backward};
+/* Backward recomputes x-hat from x and the mean and invstd kept in work. */
+const sn_op sn_op_batch_norm = {"batch_norm", bn_infer, bn_forward, bn_backward,
+                                SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(BN_BIAS)};

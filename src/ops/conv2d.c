@@ -399,4 +399,4 @@ static void conv2d_backward(sn_op_io *io) {
     }
 }
 
-const sn_op sn_op_conv2d = {"conv2d", conv2d_infer, conv2d_forward, conv2d_backward};
+const sn_op sn_op_conv2d = {"conv2d", conv2d_infer, conv2d_forward, conv2d_backward, SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2)};

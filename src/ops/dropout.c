@@ -8,6 +8,8 @@
  * backward is dx += dy * mask. As torch: p == 0 is the identity and p == 1 gives
  * zeros, neither drawing any random number; in evaluation mode (io->training ==
  * 0) dropout is the identity and backward passes dy through.
+ * It may run in place (SN_OP_INPLACE, src/ops/op.h): backward reads only the
+ * mask, and with dx == dy writes dx = 0 + dy * mask.
  */
 #include "ops/op.h"
 
@@ -33,10 +35,11 @@ typedef struct dropout_job {
     float keep; /* the mask value of a kept element: 1/(1-p); 1 or 0 when p is 0 or 1 */
 } dropout_job;
 
-/* Evaluation: y = x. */
+/* Evaluation: y = x (nothing to do in place). */
 static void dropout_copy_span(void *ctx, int64_t begin, int64_t end) {
     const dropout_job *job = ctx;
-    memcpy(job->io->out + begin, job->io->in[0] + begin, (size_t)(end - begin) * sizeof(float));
+    if (job->io->out != job->io->in[0])
+        memcpy(job->io->out + begin, job->io->in[0] + begin, (size_t)(end - begin) * sizeof(float));
 }
 
 /* p == 0 or 1: the mask is the constant `keep`, y = x * keep. */
@@ -56,20 +59,22 @@ static void dropout_threshold_span(void *ctx, int64_t begin, int64_t end) {
 
 static void dropout_apply_span(void *ctx, int64_t begin, int64_t end) {
     const dropout_job *job = ctx;
-    const float *restrict x = job->io->in[0], *restrict mask = job->io->work;
-    float *restrict y = job->io->out;
+    const float *x = job->io->in[0], *restrict mask = job->io->work; /* y may be x */
+    float *y = job->io->out;
     for (int64_t i = begin; i < end; i++) y[i] = x[i] * mask[i];
 }
 
 static void dropout_backward_span(void *ctx, int64_t begin, int64_t end) {
     const dropout_job *job = ctx;
-    const float *restrict dy = job->io->dout, *restrict mask = job->io->work;
-    float *restrict dx = job->io->din[0];
+    const float *dy = job->io->dout, *restrict mask = job->io->work; /* dy may be dx */
+    float *dx = job->io->din[0];
+    const int accumulate = dx != dy; /* else dx = 0 + ..., see SN_OP_INPLACE */
     if (!job->io->training) {
-        for (int64_t i = begin; i < end; i++) dx[i] += dy[i];
+        for (int64_t i = begin; i < end; i++) dx[i] = (accumulate ? dx[i] : 0.0f) + dy[i];
         return;
     }
-    for (int64_t i = begin; i < end; i++) dx[i] += dy[i] * mask[i];
+    /* One expression, as the += it replaces (an fma where the compiler contracts). */
+    for (int64_t i = begin; i < end; i++) dx[i] = (accumulate ? dx[i] : 0.0f) + dy[i] * mask[i];
 }
 
 static sn_status dropout_forward(sn_op_io *io) {
@@ -99,4 +104,5 @@ static void dropout_backward(sn_op_io *io) {
     sn_parallel_items(sn_shape_numel(&io->out_shape), 1, io->workers, dropout_backward_span, &job);
 }
 
-const sn_op sn_op_dropout = {"dropout", dropout_infer, dropout_forward, dropout_backward};
+const sn_op sn_op_dropout = {"dropout", dropout_infer, dropout_forward, dropout_backward,
+                             SN_OP_INPLACE | SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0)};

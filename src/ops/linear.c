@@ -88,4 +88,6 @@ static void linear_backward(sn_op_io *io) {
     }
 }
 
-const sn_op sn_op_linear = {"linear", linear_infer, linear_forward, linear_backward};
+/* Backward reads x (for dW) and W (for dx), never y or b. */
+const sn_op sn_op_linear = {"linear", linear_infer, linear_forward, linear_backward,
+                            SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2)};

@@ -191,7 +191,7 @@ static void class_backward(sn_op_io *io, int fused) {
 
 /* ---- the op-table entries: wrappers that fix the name and the variant ---- */
 
-#define LOSS_OP(name, family, variant)                                                             \
+#define LOSS_OP(name, family, variant, flags)                                                      \
     static sn_status name##_infer(sn_op_io *io, size_t *work_size) {                               \
         return family##_infer(io, work_size, variant, #name);                                      \
     }                                                                                              \
@@ -201,10 +201,12 @@ static void class_backward(sn_op_io *io, int fused) {
     static void name##_backward(sn_op_io *io) {                                                    \
         family##_backward(io, variant);                                                            \
     }                                                                                              \
-    const sn_op sn_op_##name = {#name, name##_infer, name##_forward, name##_backward}
+    const sn_op sn_op_##name = {#name, name##_infer, name##_forward, name##_backward, flags}
 
-LOSS_OP(mse, pointwise, LOSS_MSE);
-LOSS_OP(bce, pointwise, LOSS_BCE);
-LOSS_OP(bce_with_logits, pointwise, LOSS_BCE_WITH_LOGITS);
-LOSS_OP(nll, class, 0);
-LOSS_OP(cross_entropy, class, 1);
+/* The pointwise losses read x and y in backward; the class losses only the
+ * targets (and cross_entropy its log-softmax in work). None reads the loss. */
+LOSS_OP(mse, pointwise, LOSS_MSE, SN_OP_BWD_NO_OUT);
+LOSS_OP(bce, pointwise, LOSS_BCE, SN_OP_BWD_NO_OUT);
+LOSS_OP(bce_with_logits, pointwise, LOSS_BCE_WITH_LOGITS, SN_OP_BWD_NO_OUT);
+LOSS_OP(nll, class, 0, SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0));
+LOSS_OP(cross_entropy, class, 1, SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0));

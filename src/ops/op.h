@@ -17,7 +17,10 @@
  * buffer persists from forward to backward of the same step (maxpool keeps its
  * arg-max indices there, dropout its mask; conv2d its per-worker im2col
  * scratch and per-chunk weight-gradient slots, rebuilding the patches in
- * backward).
+ * backward). It is the only scratch an op may keep: the graph's memory plan
+ * (src/graph/plan.c) gives buffers the same arena space outside the lifetimes
+ * it knows from the op's flags (below), so an op may rely on nothing else
+ * surviving from forward to backward, and on no buffer starting zeroed.
  * Inputs are read-only, except buffers (sn_buffer: model state that is not
  * trained), which forward may update through io->state: batch_norm in
  * training mode writes its running mean, variance and batch count there.
@@ -50,17 +53,37 @@ typedef struct sn_op_io {
     const sn_op_attr *attr; /* the node's attributes */
     sn_rng *rng;            /* the graph's dropout stream */
     int training;           /* 1 in training mode, 0 in evaluation */
+    int grad;               /* 1 when backward may run on this node (an input needs a
+                               gradient), set by the graph before infer: scratch kept
+                               only for backward (relu's mask) is sized 0 without it */
     int workers;            /* threads the work buffer is sized for (>= 1), set by the
                                graph before infer: per-worker scratch is work split in
                                `workers` slots, and sn_parallel_for(..., workers, ...)
                                (src/core/parallel.h) gives worker ids below it */
 } sn_op_io;
 
+/* What an op's backward reads and where its output may live: the graph's
+ * memory plan reuses a buffer once nothing will read it, so it must know.
+ * Zero, the default, is always safe: backward may read every input value and
+ * the output value, and the output has a buffer of its own. */
+#define SN_OP_BWD_NO_OUT (1u << 0)           /* backward never reads io->out */
+#define SN_OP_BWD_NO_IN(i) (1u << (1 + (i))) /* backward never reads io->in[i] */
+/* out may be in[0]'s buffer (in place): forward is elementwise, reading x[i]
+ * before writing y[i]; and din[0] may be dout's buffer, backward then writing
+ * din[i] = 0 + (d out / d in)^T dout[i] (0 + keeps the bits of the cleared-
+ * then-accumulated result, -0 included) instead of accumulating. */
+#define SN_OP_INPLACE (1u << 8)
+/* out may BE in[0] under the new shape (reshape: the same elements in the same
+ * order): forward then does nothing, and with din[0] == dout backward only
+ * does din[i] = 0 + dout[i]. */
+#define SN_OP_ALIAS (1u << 9)
+
 typedef struct sn_op {
     const char *name; /* torch-like name: "conv2d", "cross_entropy" */
     sn_status (*infer)(sn_op_io *io, size_t *work_size);
     sn_status (*forward)(sn_op_io *io);
     void (*backward)(sn_op_io *io);
+    unsigned flags; /* SN_OP_* above; 0 = conservative */
 } sn_op;
 
 /* The op table: one entry per op, defined in each op's own file. */

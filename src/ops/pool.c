@@ -401,5 +401,8 @@ static void avgpool2d_backward(sn_op_io *io) {
     if (io->din[0]) pool_run(io, POOL_AVG, avgpool2d_backward_span);
 }
 
-const sn_op sn_op_maxpool2d = {"maxpool2d", maxpool2d_infer, maxpool2d_forward, maxpool2d_backward};
-const sn_op sn_op_avgpool2d = {"avgpool2d", avgpool2d_infer, avgpool2d_forward, avgpool2d_backward};
+/* Backward needs the geometry and, for max, the arg-max in work: no values. */
+const sn_op sn_op_maxpool2d = {"maxpool2d", maxpool2d_infer, maxpool2d_forward, maxpool2d_backward,
+                               SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0)};
+const sn_op sn_op_avgpool2d = {"avgpool2d", avgpool2d_infer, avgpool2d_forward, avgpool2d_backward,
+                               SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0)};

@@ -6,7 +6,9 @@
  * attr.shape may hold one -1 (inferred from the element count, as torch) and,
  * in position 0 only, a 0 meaning "keep the input's dim 0" (the batch), so that
  * flatten needs no knowledge of N when the graph is built.
- * Forward copies; backward dx += dy (the same element order).
+ * Forward copies; backward dx += dy (the same element order). The graph's plan
+ * may make y x itself (SN_OP_ALIAS, src/ops/op.h): forward then does nothing,
+ * and with dx == dy backward does dx = 0 + dy, the bits of clear-then-add.
  */
 #include "ops/op.h"
 
@@ -81,12 +83,14 @@ static void reshape_forward_span(void *ctx, int64_t begin, int64_t end) {
 
 static void reshape_backward_span(void *ctx, int64_t begin, int64_t end) {
     const sn_op_io *io = ctx;
-    const float *restrict dy = io->dout; /* (n) */
-    float *restrict dx = io->din[0];     /* (n) */
-    for (int64_t i = begin; i < end; i++) dx[i] += dy[i];
+    const float *dy = io->dout;      /* (n); not restrict: may be dx */
+    float *dx = io->din[0];          /* (n) */
+    const int accumulate = dx != dy; /* else dx = 0 + dy: -0 becomes +0 as when cleared */
+    for (int64_t i = begin; i < end; i++) dx[i] = (accumulate ? dx[i] : 0.0f) + dy[i];
 }
 
 static sn_status reshape_forward(sn_op_io *io) {
+    if (io->out == io->in[0]) return SN_OK; /* an alias: the elements are already there */
     sn_parallel_items(sn_shape_numel(&io->out_shape), 1, io->workers, reshape_forward_span, io);
     return SN_OK;
 }
@@ -96,4 +100,5 @@ static void reshape_backward(sn_op_io *io) {
     sn_parallel_items(sn_shape_numel(&io->out_shape), 1, io->workers, reshape_backward_span, io);
 }
 
-const sn_op sn_op_reshape = {"reshape", reshape_infer, reshape_forward, reshape_backward};
+const sn_op sn_op_reshape = {"reshape", reshape_infer, reshape_forward, reshape_backward,
+                             SN_OP_ALIAS | SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0)};

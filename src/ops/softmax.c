@@ -118,7 +118,9 @@ static void rows_backward(sn_op_io *io, int log_form) {
     static void name##_backward(sn_op_io *io) {                                                    \
         rows_backward(io, log_form);                                                               \
     }                                                                                              \
-    const sn_op sn_op_##name = {#name, name##_infer, name##_forward, name##_backward}
+    /* Backward reads y, never x. */                                                               \
+    const sn_op sn_op_##name = {#name, name##_infer, name##_forward, name##_backward,              \
+                                SN_OP_BWD_NO_IN(0)}
 
 SOFTMAX_OP(softmax, 0);
 SOFTMAX_OP(log_softmax, 1);

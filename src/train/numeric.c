@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/error.h"
+#include "graph/graph_internal.h"
 
 /* A float is NaN or infinite exactly when its 8 exponent bits are all ones
  * (IEEE 754 binary32). Checked on the bits with an OR over the block, an
@@ -37,8 +38,40 @@ const char *sn_train__module_text(const sn_model *m, int index, char *buf, size_
     return buf;
 }
 
+/* Replay's visitor: the first module whose output, as just computed, is not
+ * finite. Module nodes grow with the index (an Identity shares the previous
+ * one's), so the first found in forward order is the first module. */
+typedef struct nonfinite_search {
+    sn_model *m;
+    int module;
+} nonfinite_search;
+
+static int visit_node(void *ctx, int node, const float *value, int64_t numel) {
+    nonfinite_search *s = ctx;
+    for (int i = 0; i < sn_model_module_count(s->m); i++) {
+        if (sn_model_module_node(s->m, i) != node) continue;
+        for (int64_t j = 0; j < numel; j++)
+            if (!isfinite(value[j])) {
+                s->module = i;
+                return 1;
+            }
+        return 0;
+    }
+    return 0;
+}
+
 int sn_train__first_nonfinite_module(sn_model *m) {
     sn_graph *g = sn_model_graph(m);
+    int all_kept = 1;
+    for (int i = 0; i < sn_model_module_count(m); i++)
+        all_kept &= sn_graph_is_kept(g, sn_model_module_node(m, i));
+    if (!all_kept) {
+        /* A lean plan reused the modules' outputs: run the last forward
+         * again, looking at each output as it is made. */
+        nonfinite_search s = {m, -1};
+        if (sn_graph_replay_forward(g, visit_node, &s) != SN_OK) return -1;
+        return s.module;
+    }
     for (int i = 0; i < sn_model_module_count(m); i++) {
         const int node = sn_model_module_node(m, i);
         const float *v = sn_graph_value(g, node);

@@ -16,7 +16,8 @@ int sn_train__all_finite(const float *x, size_t n);
  * a non-finite value; after the backward pass, the first parameter tensor with
  * a non-finite gradient. Returns SN_ERR_NUMERIC. */
 /* The first module (in model order) whose output holds a NaN or an infinity,
- * or -1. Reads the outputs of the last forward pass. */
+ * or -1. Reads the outputs of the last forward pass; under a lean plan, which
+ * reuses them, by replaying that pass (the graph then needs a new forward). */
 int sn_train__first_nonfinite_module(sn_model *m);
 
 /* Module `index`'s constructor as canonical spec text (one line), into buf. */

@@ -112,6 +112,10 @@ static sn_status compile(trainer *t) {
     c.batch = t->o.batch;
     c.loss = t->task.loss;
     c.reduction = SN_REDUCTION_MEAN;
+    /* The health monitor reads every module's output and input gradient
+     * after backward (health.c); otherwise only the output and the loss are
+     * read, and the lean plan shares the rest. */
+    c.keep_modules = t->o.health_every > 0;
     if ((st = sn_model_compile(t->m, &c)) != SN_OK) return st;
     t->g = sn_model_graph(t->m);
     t->params = sn_graph_params(t->g, &t->n_params);
