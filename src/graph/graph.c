@@ -340,7 +340,10 @@ sn_status sn_graph_compile(sn_graph *g) {
         }
         n->io.out = n->value;
         n->io.dout = n->grad;
-        n->io.work = work[id] ? g->arena + plan.bufs[plan.work_buf[id]].offset : NULL;
+        n->work_forward = work[id] ? g->arena + plan.bufs[plan.work_buf[id]].offset : NULL;
+        n->work_backward =
+            work[id] ? g->arena + plan.bufs[plan.work_backward_buf[id]].offset : NULL;
+        n->io.work = n->work_forward;
         n->io.work_size = work[id];
         n->io.rng = &g->rng;
     }
@@ -415,6 +418,7 @@ sn_status sn_graph_forward(sn_graph *g) {
         sn_node *n = &g->nodes[id];
         if (n->kind != SN_NODE_OP) continue;
         n->io.training = g->training;
+        n->io.work = n->work_forward;
         sn_status st = n->op->forward(&n->io);
         if (st != SN_OK) {
             g->forward_done = 0;
@@ -498,6 +502,7 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
             else
                 clear_op_grad(g, n->in[i]);
         }
+        n->io.work = n->work_backward;
         n->op->backward(&n->io);
     }
     /* The kept op gradients off the path are zero, as if all had been
@@ -620,6 +625,7 @@ sn_status sn_graph_replay_forward(sn_graph *g, sn_graph_visit_fn visit, void *ct
         sn_node *n = &g->nodes[id];
         if (n->kind == SN_NODE_OP) {
             n->io.training = g->training;
+            n->io.work = n->work_forward;
             if ((st = n->op->forward(&n->io)) != SN_OK) break;
         }
         stop = visit(ctx, id, n->value, sn_shape_numel(&n->shape));

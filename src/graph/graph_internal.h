@@ -18,9 +18,11 @@ typedef struct sn_node {
     int64_t capacity;     /* elements planned at compile (the largest batch) */
     size_t work_capacity; /* scratch bytes planned at compile */
     int requires_grad;
-    int kept;            /* sn_graph_keep: value and gradient readable after a run */
-    float *value, *grad; /* set at compile; grad NULL when not needed */
-    sn_op_io io;         /* op nodes: buffers wired once at compile */
+    int kept;                           /* sn_graph_keep: value and gradient readable after a run */
+    float *value, *grad;                /* set at compile; grad NULL when not needed */
+    void *work_forward, *work_backward; /* io.work of each call: the same buffer
+                                           unless the op is SN_OP_WORK_PER_CALL */
+    sn_op_io io;                        /* op nodes: buffers wired once at compile */
 } sn_node;
 
 /* ---- the memory plan (plan.c) ---- */
@@ -48,6 +50,8 @@ int sn_plan_find_overlap(const sn_plan_buf *bufs, int n, int *first, int *second
 typedef struct sn_plan {
     int *value_root, *grad_root;          /* (n) */
     int *value_buf, *grad_buf, *work_buf; /* (n) */
+    int *work_backward_buf;               /* (n) backward's own work buffer
+                                             (SN_OP_WORK_PER_CALL), else work_buf */
     sn_plan_buf *bufs;                    /* (n_bufs) */
     int n_bufs;
     size_t bytes; /* the arena */

@@ -12,8 +12,10 @@
  *   gradient  from the backward of its last consumer (or the start of
  *             backward when it has none: a seed of sn_graph_backward_from)
  *             to its own backward, which reads it as dout;
- *   work      from its node's forward to its backward (arg-max, masks and
- *             conv2d's scratch persist), to its forward alone without one.
+ *   work      from its node's forward to its backward (arg-max and masks
+ *             persist), to its forward alone without one; an op with
+ *             SN_OP_WORK_PER_CALL (conv2d) gets two, one alive for its
+ *             forward alone, the other for its backward alone.
  * A kept node's value and gradient, every input's (filled before forward,
  * read after it), and requested input gradients (which accumulate across
  * calls) live over [0, END]: alone.
@@ -234,6 +236,7 @@ void sn_plan_free(sn_plan *p) {
     free(p->value_buf);
     free(p->grad_buf);
     free(p->work_buf);
+    free(p->work_backward_buf);
     free(p->bufs);
     memset(p, 0, sizeof *p);
 }
@@ -248,10 +251,12 @@ sn_status sn_plan_make(sn_plan *p, const sn_node *nodes, int n, const unsigned c
     p->value_buf = malloc(sizeof(int) * count);
     p->grad_buf = malloc(sizeof(int) * count);
     p->work_buf = malloc(sizeof(int) * count);
-    p->bufs = malloc(sizeof *p->bufs * 3 * count); /* at most a value, a gradient, a work each */
+    p->work_backward_buf = malloc(sizeof(int) * count);
+    /* at most a value, a gradient and two work buffers each */
+    p->bufs = malloc(sizeof *p->bufs * 4 * count);
     int *scratch = calloc(5 * count, sizeof *scratch);
     if (!p->value_root || !p->grad_root || !p->value_buf || !p->grad_buf || !p->work_buf ||
-        !p->bufs || !scratch) {
+        !p->work_backward_buf || !p->bufs || !scratch) {
         free(scratch);
         sn_plan_free(p);
         return sn_error(SN_ERR_NOMEM, "compile: out of memory for the memory plan");
@@ -266,7 +271,7 @@ sn_status sn_plan_make(sn_plan *p, const sn_node *nodes, int n, const unsigned c
         first_grad[id] = n; /* the start of backward, unless a consumer writes it later */
         p->value_root[id] = id;
         p->grad_root[id] = nodes[id].requires_grad ? id : SN_NONE;
-        p->value_buf[id] = p->grad_buf[id] = p->work_buf[id] = SN_NONE;
+        p->value_buf[id] = p->grad_buf[id] = p->work_buf[id] = p->work_backward_buf[id] = SN_NONE;
     }
     /* Last reads of every value, first writes of every gradient. */
     for (int c = 0; c < n; c++) {
@@ -349,12 +354,22 @@ sn_status sn_plan_make(sn_plan *p, const sn_node *nodes, int n, const unsigned c
         if (p->grad_root[id] == id && nodes[id].kind != SN_NODE_PARAM)
             p->grad_buf[id] = add_buf(p, (size_t)numel_of(&nodes[id]) * sizeof(float),
                                       grad_begin[id], grad_end[id]);
-    for (int id = 0; id < n; id++)
-        if (work[id])
-            p->work_buf[id] = add_buf(p, work[id], id,
-                                      kept[id]                  ? end_time
-                                      : nodes[id].requires_grad ? bwd_time(n, id)
-                                                                : id);
+    for (int id = 0; id < n; id++) {
+        if (!work[id]) continue;
+        /* Scratch of one call at a time: forward's and backward's apart. */
+        const int per_call = nodes[id].kind == SN_NODE_OP &&
+                             (nodes[id].op->flags & SN_OP_WORK_PER_CALL) && !kept[id];
+        if (per_call && nodes[id].requires_grad) {
+            p->work_buf[id] = add_buf(p, work[id], id, id);
+            p->work_backward_buf[id] = add_buf(p, work[id], bwd_time(n, id), bwd_time(n, id));
+            continue;
+        }
+        p->work_buf[id] = p->work_backward_buf[id] =
+            add_buf(p, work[id], id,
+                    kept[id]                  ? end_time
+                    : nodes[id].requires_grad ? bwd_time(n, id)
+                                              : id);
+    }
     free(scratch);
     sn_status st = sn_plan_place(p->bufs, p->n_bufs, &p->bytes);
     int i, j;

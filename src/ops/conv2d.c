@@ -399,4 +399,6 @@ static void conv2d_backward(sn_op_io *io) {
     }
 }
 
-const sn_op sn_op_conv2d = {"conv2d", conv2d_infer, conv2d_forward, conv2d_backward, SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2)};
+/* backward reads x and w (never y or the bias) and rebuilds its scratch. */
+const sn_op sn_op_conv2d = {"conv2d", conv2d_infer, conv2d_forward, conv2d_backward,
+                            SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2) | SN_OP_WORK_PER_CALL};

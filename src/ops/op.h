@@ -15,15 +15,14 @@
  * The graph owns every buffer: out, dout, din and work are planned in its arena
  * at compile time, so no op allocates memory in forward or backward. The work
  * buffer persists from forward to backward of the same step (maxpool keeps its
- * arg-max indices there, dropout its mask; conv2d its per-worker im2col
- * scratch and per-chunk weight-gradient slots, rebuilding the patches in
- * backward). It is the only scratch an op may keep: the graph's memory plan
- * (src/graph/plan.c) gives buffers the same arena space outside the lifetimes
- * it knows from the op's flags (below), so an op may rely on nothing else
- * surviving from forward to backward, and on no buffer starting zeroed.
- * Inputs are read-only, except buffers (sn_buffer: model state that is not
- * trained), which forward may update through io->state: batch_norm in
- * training mode writes its running mean, variance and batch count there.
+ * arg-max indices there, dropout its mask), unless the op declares
+ * SN_OP_WORK_PER_CALL (conv2d: per-worker patches and per-chunk weight-
+ * gradient slots, rebuilt in backward). It is the only scratch an op may keep: the graph's memory
+ * plan (src/graph/plan.c) gives buffers the same arena space outside the lifetimes it knows from
+ * the op's flags (below), so an op may rely on nothing else surviving from forward to backward, and
+ * on no buffer starting zeroed. Inputs are read-only, except buffers (sn_buffer: model state that
+ * is not trained), which forward may update through io->state: batch_norm in training mode writes
+ * its running mean, variance and batch count there.
  */
 #ifndef SN_OPS_OP_H
 #define SN_OPS_OP_H
@@ -77,6 +76,10 @@ typedef struct sn_op_io {
  * order): forward then does nothing, and with din[0] == dout backward only
  * does din[i] = 0 + dout[i]. */
 #define SN_OP_ALIAS (1u << 9)
+/* The work buffer carries nothing from forward to backward: each call uses it
+ * as scratch only (conv2d rebuilds its patches in backward), so the plan may
+ * give forward and backward different space, each alive for its call alone. */
+#define SN_OP_WORK_PER_CALL (1u << 10)
 
 typedef struct sn_op {
     const char *name; /* torch-like name: "conv2d", "cross_entropy" */
