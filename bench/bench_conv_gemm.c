@@ -11,8 +11,8 @@
  * images per call, one thread), the direct convolution of
  * src/backend/cpu/conv_direct.h against the im2col path conv2d.c takes
  * otherwise, counting the im2col (forward, dW) and the col2im (dx) in the
- * time: GFLOP/s of 2 * C_out * K * OH*OW per image. The direct dW takes the N
- * images in one call, as conv2d's backward chunks do (4 at batch 64).
+ * time: GFLOP/s of 2 * C_out * K * OH*OW per image. The direct dW and dx take
+ * the N images in one call, as conv2d's backward chunks do (4 at batch 64).
  * A '*' marks the path conv2d.c takes at that shape in this build.
  *
  * One thread (the products run inside a pool chunk); P = N images' output
@@ -140,13 +140,13 @@ static void conv_weight_grad(const conv_case *c) {
 }
 
 static void conv_input_grad(const conv_case *c) {
+    if (c->direct) {
+        sn_conv_direct_input_grad(&c->g, c->c_out, c->images, c->w, c->dy, c->dx, c->scratch);
+        return;
+    }
     for (int n = 0; n < c->images; n++) {
         const float *dy = c->dy + n * out_image(c);
         float *dx = c->dx + n * in_image(c);
-        if (c->direct) {
-            sn_conv_direct_input_grad(&c->g, c->c_out, c->w, dy, dx, c->scratch);
-            continue;
-        }
         sn_conv_gemm_input_grad(c->c_out, c->k, c->p, c->w, dy, c->p, c->scratch, c->p);
         sn_col2im_add(&c->g, c->scratch, dx);
     }

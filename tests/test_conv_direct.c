@@ -202,7 +202,7 @@ typedef struct direct_result {
 } direct_result;
 
 /* Every product of conv_direct.h over the batch (dx only where it applies),
- * image by image as conv2d calls them. */
+ * as conv2d calls them: forward image by image, dW and dx for all at once. */
 static direct_result run_direct(const conv_case *c, const float *x, const float *w, const float *b,
                                 const float *dy, const float *dx0, const float *dw0, int with_dx) {
     const sn_im2col_geometry g = geometry(c);
@@ -223,11 +223,9 @@ static direct_result run_direct(const conv_case *c, const float *x, const float 
     for (int n = 0; n < c->n; n++) {
         sn_conv_direct_forward(&g, c->c_out, x + n * in_image, w, b, r.y + n * out_image, scratch);
         for (size_t i = 0; i < scratch_floats; i++) scratch[i] = NAN;
-        for (size_t i = 0; i < scratch_floats; i++) scratch[i] = NAN;
-        if (with_dx)
-            sn_conv_direct_input_grad(&g, c->c_out, w, dy + n * out_image, r.dx + n * in_image,
-                                      scratch);
     }
+    /* dx of all the images in one call, as conv2d does for a chunk */
+    if (with_dx) sn_conv_direct_input_grad(&g, c->c_out, c->n, w, dy, r.dx, scratch);
     free(scratch);
     return r;
 }

@@ -17,13 +17,15 @@
  * core's L2 between im2col and its products. A whole-batch col would be N
  * times larger (42 MB at batch 64) and stream from memory.
  *
- * Stride 1 with a small K (LeNet-5's layers, the benchmark CNN's second)
- * goes without the patch matrix where that measured faster: the products
- * of src/backend/cpu/conv_direct.h read x (or a zero-padded copy of it) and
- * dy in place, and dx is computed as the full correlation of dy with the
- * flipped kernel straight into dx, without dcol and col2im. Which product
- * goes which way depends on the shapes only (sn_conv_direct_route), so the
- * bits do not depend on anything else.
+ * Stride 1 with a small K (LeNet-5's layers, both of the benchmark CNN's
+ * for dW, its second for forward) goes without the patch matrix where that
+ * measured faster: the products of src/backend/cpu/conv_direct.h read x (a
+ * zero-padded copy, or kw shifted copies of it, much smaller than col_n)
+ * and dy in place, and dx is computed as the full correlation of dy with
+ * the flipped kernel straight into dx, without dcol and col2im, for the
+ * chunk's images in one call. Which product goes which way depends on the
+ * shapes only (sn_conv_direct_route), so the bits do not depend on anything
+ * else.
  *
  * Threads (src/core/parallel.h): forward runs one chunk per image, each image
  * being independent. Backward splits the batch into n_chunks runs of
@@ -356,16 +358,18 @@ static void backward_chunk(void *ctx, int chunk, int worker) {
             /* db_c[o] += sum_p dy[n, o, p], in double: N*P terms in all. */
             for (int o = 0; o < c_out; o++) db_part[o] += row_sum(dy_n + (size_t)o * (size_t)p, p);
         }
-        if (r->dx && (d->direct & SN_CONV_DIRECT_INPUT_GRAD)) {
-            sn_conv_direct_input_grad(&d->geom, c_out, r->weight, dy_n,
-                                      r->dx + (size_t)n * in_image, scratch);
-        } else if (r->dx) {
+        if (r->dx && !(d->direct & SN_CONV_DIRECT_INPUT_GRAD)) {
             /* dcol (K, P) = W^T (K, C_out) dy[n] (C_out, P), into the scratch
              * (col_n is done with); then dx[n] += col2im(dcol). */
             sn_conv_gemm_input_grad(c_out, k, p, r->weight, dy_n, p, scratch, p);
             sn_col2im_add(&d->geom, scratch, r->dx + (size_t)n * in_image);
         }
     }
+    if (r->dx && (d->direct & SN_CONV_DIRECT_INPUT_GRAD))
+        /* dx of the chunk's images (conv_direct.h) */
+        sn_conv_direct_input_grad(&d->geom, c_out, last - first, r->weight,
+                                  r->dy + (size_t)first * (size_t)c_out * (size_t)p,
+                                  r->dx + (size_t)first * in_image, scratch);
 }
 
 static void conv2d_backward(sn_op_io *io) {

@@ -14,31 +14,40 @@
  * with xp (C_in, Hp, Wp) = x zero-padded (Hp = H + 2ph, Wp = W + 2pw) and dy
  * read as zero outside (OH, OW). All three are products with the
  * register-blocked kernels of conv_gemm.c, which read the rows of the patch
- * matrix in place through a table of offsets instead of a copy:
+ * matrix through a table of offsets instead of an im2col copy:
  *  - forward, "wide" columns: output (i, j) is column q = i*Wp + j of a
  *    (C_out, (OH-1)*Wp + OW) product whose row (c, ki, kj) of B starts at
  *    xp + c*Hp*Wp + ki*Wp + kj and is contiguous. The columns with j >= OW
  *    mix two input rows and are dropped when the result is copied into y
  *    (Wp/OW - 1 of the work is wasted: 14% for 28x28 with padding 2). Every
- *    read stays inside xp.
- *  - dW: the sum over the images and the OH output rows of products of
- *    p = OW columns, dy's row i against xp's row i+ki shifted by kj: only
- *    real outputs enter, the sums stay in registers across rows and images.
+ *    read stays inside xp. xp is x itself when there is no padding; else a
+ *    copy in the scratch.
+ *  - dW, from kw shifted copies of each image, xs (kw, C_in, Hp, OW) with
+ *    xs[kj][c][r][j] = xp[c][r][j + kj]: row (c, ki, kj) of the patch matrix,
+ *    xp[c, i+ki, j+kj] at column q = i*OW + j, is then the P = OH*OW
+ *    consecutive floats from xs[kj][c][ki][0], and dy[n] (C_out, P) is read
+ *    as it is: dW += dy[n] col_n^T with every multiply-add a real one (no
+ *    columns between rows), P-long rows (one masked vector per image, not per
+ *    output row), sums kept in registers over SN_CONV_DIRECT_GROUP images.
+ *    xs is Hp/(kh*OH) of im2col's (K, P): 23% at LeNet-5's first layer.
  *  - dx, the "full" correlation of dy with the flipped kernel, wide in the
  *    same way: dy is copied with row stride Wp into dyz with kh rows of zeros
  *    above and below and the Wp - OW = kw - 1 zero columns after each row
  *    that the reads of the next row's start wrap into; dx (C_in, H, W) is
  *    then a (C_in, (H-1)*Wp + W) product of the weight rearranged as
- *    (C_in, C_out*kh*kw) with dyz's shifted rows, added into dx: no (K, P)
- *    dcol and no col2im scatter. It does more multiply-adds than dcol (by
- *    about (H*Wp)/(OH*OW): 2x at LeNet-5's second layer, most on zeros) but
- *    measured faster there. (Adding dcol's rows at their offsets into a
- *    padded dx from the kernel instead did fewer, but stalled on stores and
- *    reloads that overlap.)
- * xp is x itself when there is no padding; else a copy in the scratch.
+ *    (C_in, kh*C_out*kw) (ki outermost) with dyz's shifted rows, added into
+ *    dx: no (K, P) dcol and no col2im scatter. Kernel row ki reaches only
+ *    the output rows y with y + ph - ki in [0, OH), so each block of columns
+ *    skips the ki (a band of C_out*kw rows of B) that read only zero rows of
+ *    dyz there (the same bits: those products are +-0). It still does more
+ *    multiply-adds than dcol (2.1x at LeNet-5's second layer without the bands,
+ *    1.8x with them, on zeros) but measured faster there. (Adding dcol's rows
+ *    at their offsets into a padded dx from the kernel instead did fewer, but
+ *    stalled on stores and reloads that overlap.)
  *
  * Each call runs on the calling thread and allocates nothing; the order of
- * every output's operations depends on the shapes only.
+ * every output's operations depends on the shapes (and the number of images
+ * of the call) only.
  */
 #ifndef SN_BACKEND_CPU_CONV_DIRECT_H
 #define SN_BACKEND_CPU_CONV_DIRECT_H
@@ -50,6 +59,10 @@
 /* K = C_in*kh*kw above this goes through im2col (the offset tables live on
  * the stack). */
 #define SN_CONV_DIRECT_MAX_K 1024
+
+/* Images whose dW sums stay in registers at most, one copy xs each in the
+ * scratch (conv2d's backward chunks hold 4 at batch 64). */
+#define SN_CONV_DIRECT_GROUP 4
 
 /* The products the direct path takes at a geometry (n_batch ignored): */
 enum {
@@ -75,8 +88,9 @@ void sn_conv_direct_forward(const sn_im2col_geometry *g, int c_out, const float 
 void sn_conv_direct_weight_grad(const sn_im2col_geometry *g, int c_out, int images, const float *x,
                                 const float *dy, float *dw, float *scratch);
 
-/* dx (C_in, H, W) += the input gradient of one image, dy (C_out, OH, OW). */
-void sn_conv_direct_input_grad(const sn_im2col_geometry *g, int c_out, const float *w,
+/* dx (images, C_in, H, W) += the input gradient of `images` consecutive
+ * images, dy (images, C_out, OH, OW). */
+void sn_conv_direct_input_grad(const sn_im2col_geometry *g, int c_out, int images, const float *w,
                                const float *dy, float *dx, float *scratch);
 
 #endif

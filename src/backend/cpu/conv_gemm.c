@@ -27,9 +27,10 @@
  *    added to dw in turn.
  *
  * Both kernels can also read the rows of B (col) through a table of offsets
- * instead of a stride, and dot_block can sum over several segments (rows and
- * images) before its reduction: that is how src/backend/cpu/conv_direct.c
- * reads a convolution's patches in place, without im2col.
+ * instead of a stride, dot_block can sum over several segments (images)
+ * before its reduction, and bcast_block can skip bands of B's rows that are
+ * zero on its columns: that is how src/backend/cpu/conv_direct.c reads a
+ * convolution's patches from compact copies, without im2col.
  *
  * Rows are cut into the fewest blocks of at most BR (DO, DK) rows, with sizes
  * differing by at most one (25 rows with BR = 8: 7, 6, 6, 6), so that no block
@@ -253,7 +254,31 @@ typedef struct bcast_problem {
     const float *bias; /* (m) or NULL */
     float *c;          /* (m, n), row stride ldc */
     ptrdiff_t ldc;
+    /* NULL, or B's rows in bands of band_depth consecutive rows, band t
+     * holding zeros outside columns [band_cols[2t], band_cols[2t+1]) (both
+     * bounds nondecreasing in t): a block of columns then runs only the
+     * bands that meet it (see depth_range). */
+    const int *band_cols;
+    int band_depth;
 } bcast_problem;
+
+/* The rows [*d0, *d1) of B that can be nonzero in columns [j0, j1): all of
+ * them without bands; else the bands meeting [j0, j1), which are consecutive
+ * since their bounds increase. Skipping the others skips only products
+ * a[i, d] * 0 = +-0, and fma(a, +-0, acc) is acc exactly (acc starts from +0,
+ * bands coming without a bias, and +0 + -0 = +0): the same bits as running
+ * every row, for finite A (an infinite or NaN a[i, d] makes NaN of a zero). */
+static void depth_range(const bcast_problem *pb, int j0, int j1, int *d0, int *d1) {
+    *d0 = 0;
+    *d1 = pb->depth;
+    if (!pb->band_cols) return;
+    const int bands = pb->depth / pb->band_depth;
+    int first = 0, last = bands; /* [first, last) */
+    while (first < bands && pb->band_cols[2 * first + 1] <= j0) first++;
+    while (last > first && pb->band_cols[2 * (last - 1)] >= j1) last--;
+    *d0 = first * pb->band_depth;
+    *d1 = last * pb->band_depth;
+}
 
 /* Rows [i0, i0+mr) and columns [j0, j0 + nv*VL) of C; nv == 0 means one vector
  * of only n_part (< VL) columns. mr and nv are constants at each call site
@@ -270,8 +295,11 @@ static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, con
         UNROLL
         for (int v = 0; v < nvec; v++) acc[i][v] = init;
     }
-    const float *a = pb->a + i0 * pb->a_row, *b_rows = pb->b + j0, *b_strided = b_rows;
-    for (int d = 0; d < pb->depth; d++, a += pb->a_depth, b_strided += pb->ldb) {
+    int d0, d1;
+    depth_range(pb, j0, j0 + (nv ? nv * VL : n_part), &d0, &d1);
+    const float *a = pb->a + i0 * pb->a_row + d0 * pb->a_depth, *b_rows = pb->b + j0;
+    const float *b_strided = b_rows + d0 * pb->ldb;
+    for (int d = d0; d < d1; d++, a += pb->a_depth, b_strided += pb->ldb) {
         const float *b = gather ? b_rows + pb->b_off[d] : b_strided;
         vec bv[BV];
         UNROLL
@@ -347,18 +375,15 @@ static void bcast_run(const bcast_problem *pb) {
 
 /* ---- dot_block: dw += dy col^T ---- */
 
-/* dw[o][k] += sum_{n < images} sum_{r < rows} sum_{j < p}
- *               dy[o][n*dy_image + r*dy_step + j] col[k][n*col_image + r*col_step + j]:
- * with rows = images = 1 a product of matrices; else the sum runs over
- * images x rows segments of p columns, such as the output rows of a
- * convolution and the shifted input rows they read, over a few images
- * (src/backend/cpu/conv_direct.c). */
+/* dw[o][k] += sum_{n < images} sum_{j < p} dy[o][n*dy_image + j] col[k][n*col_image + j]:
+ * with images = 1 a product of matrices; else the sum runs over segments of
+ * p columns, one per image (src/backend/cpu/conv_direct.c). */
 typedef struct dot_problem {
-    int c_out, k, p, rows, images;
+    int c_out, k, p, images;
     const float *dy; /* (c_out, ...), row stride ldy */
-    ptrdiff_t ldy, dy_step, dy_image;
+    ptrdiff_t ldy, dy_image;
     const float *col; /* (k, ...): row k at col + col_off[k], or col + k*ldcol if col_off is NULL */
-    ptrdiff_t ldcol, col_step, col_image;
+    ptrdiff_t ldcol, col_image;
     const int *col_off;
     float *dw; /* (c_out, k) dense */
 } dot_problem;
@@ -368,8 +393,8 @@ static ALWAYS_INLINE const float *dot_col_row(const dot_problem *pb, int k) {
 }
 
 /* dw[o0+o][k0+k] += sum_j dy[o0+o][j] col[k0+k][j] for o < mo, k < nk (constants
- * at each call site, dot_dispatch), over each segment in turn (images outer,
- * rows inner). In a segment, the p % VL columns that do not fill a vector are
+ * at each call site, dot_dispatch), over each segment (image) in turn. In a
+ * segment, the p % VL columns that do not fill a vector are
  * summed first, as the vector at column 0 with its lanes from p % VL on
  * cleared in both operands (0 * 0 adds nothing, whatever those columns hold);
  * then whole vectors from column p % VL on. The first product of all
@@ -381,12 +406,12 @@ static ALWAYS_INLINE const float *dot_col_row(const dot_problem *pb, int k) {
 static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const int nk, int o0,
                                     int k0, const int segmented) {
     const int p = pb->p, head = p % VL;
-    const float *dy_first = pb->dy + o0 * pb->ldy, *dy = dy_first;
+    const float *dy = pb->dy + o0 * pb->ldy;
     /* Row k of the block's col: col[k] when segmented, else at the stride
      * ldcol from col0 (base + index addressing, one register for all rows). */
-    const float *col0 = pb->col + k0 * pb->ldcol, *col_first[DK], *col[DK];
+    const float *col0 = pb->col + k0 * pb->ldcol, *col[DK];
     UNROLL
-    for (int k = 0; k < nk; k++) col[k] = col_first[k] = segmented ? dot_col_row(pb, k0 + k) : col0;
+    for (int k = 0; k < nk; k++) col[k] = segmented ? dot_col_row(pb, k0 + k) : col0;
 #define COL_ROW(k) (segmented ? col[k] : col0 + (k)*pb->ldcol)
     vec acc[DO][DK], x[DO], c[DK];
     UNROLL
@@ -394,8 +419,8 @@ static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const i
         UNROLL
         for (int k = 0; k < nk; k++) acc[o][k] = splat(0.0f); /* set by row 0: for the compiler */
     }
-    const int segments = segmented ? pb->rows * pb->images : 1;
-    for (int r = 0, row = 0; r < segments; r++) {
+    const int segments = segmented ? pb->images : 1;
+    for (int r = 0; r < segments; r++) {
         if (p < VL) {
             UNROLL
             for (int o = 0; o < mo; o++) x[o] = load_part(dy + o * pb->ldy, p);
@@ -436,17 +461,9 @@ static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const i
             }
         }
         if (!segmented) break;
-        if (++row < pb->rows) {
-            dy += pb->dy_step;
-            UNROLL
-            for (int k = 0; k < nk; k++) col[k] += pb->col_step;
-        } else { /* the next image */
-            row = 0;
-            dy_first += pb->dy_image;
-            dy = dy_first;
-            UNROLL
-            for (int k = 0; k < nk; k++) col[k] = col_first[k] += pb->col_image;
-        }
+        dy += pb->dy_image; /* the next image */
+        UNROLL
+        for (int k = 0; k < nk; k++) col[k] += pb->col_image;
     }
 #undef COL_ROW
     /* Accumulator m = o*nk + k goes to lane m % VL of group m / VL, and its
@@ -519,7 +536,7 @@ static void dot_run(const dot_problem *whole) {
     const int chunks = (whole->p + DOT_CHUNK - 1) / DOT_CHUNK;
     const int per_chunk = ((whole->p + chunks - 1) / chunks + VL - 1) / VL * VL;
     const int o_blocks = (whole->c_out + DO - 1) / DO, k_blocks = (whole->k + DK - 1) / DK;
-    const int segmented = whole->col_off || whole->rows > 1 || whole->images > 1;
+    const int segmented = whole->col_off || whole->images > 1;
     for (int j0 = 0; j0 < whole->p; j0 += per_chunk) {
         dot_problem pb = *whole;
         pb.dy += j0;
@@ -545,14 +562,14 @@ static void dot_run(const dot_problem *whole) {
 void sn_conv_gemm_blocked_forward(int c_out, int k, int p, const float *w, const float *col,
                                   int ld_col, const float *bias, float *y, int ld_y) {
     if (c_out <= 0 || p <= 0) return;
-    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, NULL, bias, y, ld_y};
+    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, NULL, bias, y, ld_y, NULL, 0};
     bcast_run(&pb);
 }
 
 void sn_conv_gemm_blocked_weight_grad(int c_out, int k, int p, const float *dy, int ld_y,
                                       const float *col, int ld_col, float *dw) {
     if (c_out <= 0 || k <= 0 || p <= 0) return;
-    const dot_problem pb = {c_out, k, p, 1, 1, dy, ld_y, 0, 0, col, ld_col, 0, 0, NULL, dw};
+    const dot_problem pb = {c_out, k, p, 1, dy, ld_y, 0, col, ld_col, 0, NULL, dw};
     dot_run(&pb);
 }
 
@@ -560,24 +577,63 @@ void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, co
                                      int ld_y, float *dcol, int ld_col) {
     if (k <= 0 || p <= 0) return;
     /* A = W^T: a[k, o] = w[o*K + k], rows k, depth o */
-    const bcast_problem pb = {k, c_out, p, w, 1, k, dy, ld_y, NULL, NULL, dcol, ld_col};
+    const bcast_problem pb = {k, c_out, p, w, 1, k, dy, ld_y, NULL, NULL, dcol, ld_col, NULL, 0};
     bcast_run(&pb);
 }
 
 void sn_conv_gemm_blocked_forward_gather(int m, int depth, int n, const float *a, const float *b,
-                                         const int *b_off, const float *bias, float *c, int ld_c) {
+                                         const int *b_off, const float *bias, float *c, int ld_c,
+                                         const int *band_cols, int band_depth) {
     if (m <= 0 || n <= 0) return;
-    const bcast_problem pb = {m, depth, n, a, depth, 1, b, 0, b_off, bias, c, ld_c};
+    const bcast_problem pb = {m, depth, n,    a, depth, 1,         b,
+                              0, b_off, bias, c, ld_c,  band_cols, band_depth};
     bcast_run(&pb);
 }
 
-void sn_conv_gemm_blocked_weight_grad_rows(int c_out, int k, int p, int rows, int images,
-                                           const float *dy, int ld_y, int dy_step,
-                                           ptrdiff_t dy_image, const float *col, const int *col_off,
-                                           int col_step, ptrdiff_t col_image, float *dw) {
-    if (c_out <= 0 || k <= 0 || p <= 0 || rows <= 0 || images <= 0) return;
-    const dot_problem pb = {c_out,    k,   p, rows,     images,    dy,      ld_y, dy_step,
-                            dy_image, col, 0, col_step, col_image, col_off, dw};
+void sn_conv_gemm_copy_rows(int rows, int n, int width, const float *src, ptrdiff_t ld_src,
+                            float *dst, ptrdiff_t ld_dst) {
+    if (width <= 0) return;
+    if (width <= VL) {
+        /* One vector a row (the rows of LeNet-5's second layer), its masks
+         * out of the loop: the general loop below took ~5x as long there. */
+        for (int r = 0; r < rows; r++, dst += ld_dst) {
+            const vec v = n ? load_part(src + r * ld_src, n) : splat(0.0f);
+            if (width == VL)
+                store_v(dst, v);
+            else
+                store_part(dst, v, width);
+        }
+        return;
+    }
+    /* Every row alike: whole vectors copied up to `copied`, then (tail > 0)
+     * one vector of tail floats and zeros, then zeros up to `whole`, then
+     * (last > 0) a vector cut to `last` floats; the masks are fixed before
+     * the loop over the rows. */
+    const int copied = n / VL * VL, tail = n - copied;
+    const int whole = width / VL * VL, last = width - whole;
+    for (int r = 0; r < rows; r++, dst += ld_dst) {
+        const float *s = src ? src + r * ld_src : NULL;
+        int j = 0;
+        for (; j < copied; j += VL) store_v(dst + j, load_v(s + j));
+        if (tail > 0) {
+            const vec v = load_part(s + j, tail);
+            if (j < whole)
+                store_v(dst + j, v);
+            else
+                store_part(dst + j, v, last);
+            j += VL;
+        }
+        for (; j < whole; j += VL) store_v(dst + j, splat(0.0f));
+        if (j < width) store_part(dst + j, splat(0.0f), last);
+    }
+}
+
+void sn_conv_gemm_blocked_weight_grad_gather(int c_out, int k, int p, int images, const float *dy,
+                                             int ld_y, ptrdiff_t dy_image, const float *col,
+                                             const int *col_off, ptrdiff_t col_image, float *dw) {
+    if (c_out <= 0 || k <= 0 || p <= 0 || images <= 0) return;
+    const dot_problem pb = {c_out,    k,   p, images,    dy,      ld_y,
+                            dy_image, col, 0, col_image, col_off, dw};
     dot_run(&pb);
 }
 

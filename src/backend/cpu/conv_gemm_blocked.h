@@ -25,21 +25,30 @@ void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, co
 /* The same kernels reading B through a table of row offsets, for a
  * convolution without im2col (src/backend/cpu/conv_direct.c):
  *   c (m, n), row stride ld_c  = a (m, depth) dense  b~ (depth, n)  (+ bias)
- * where row d of b~ is the n floats from b + b_off[d]. */
+ * where row d of b~ is the n floats from b + b_off[d]. band_cols: NULL, or
+ * b~'s rows in depth / band_depth bands of band_depth rows, band t zero
+ * outside columns [band_cols[2t], band_cols[2t+1]), both bounds nondecreasing
+ * in t; each block of columns then skips the bands that are zero on it (the
+ * same bits for finite a; only with bias NULL). */
 void sn_conv_gemm_blocked_forward_gather(int m, int depth, int n, const float *a, const float *b,
-                                         const int *b_off, const float *bias, float *c, int ld_c);
+                                         const int *b_off, const float *bias, float *c, int ld_c,
+                                         const int *band_cols, int band_depth);
 
-/* dw (c_out, k) dense += sum over n < images, r < rows of dy_nr (c_out, p)
- * col_nr^T (p, k), where row o of dy_nr is the p floats from
- * dy + o*ld_y + n*dy_image + r*dy_step and row kk of col_nr the p floats from
- * col + col_off[kk] + n*col_image + r*col_step: the sum of the products of
- * images x rows segments (a convolution's output rows and the shifted input
- * rows each of them reads, over a few images), summed in registers before
- * one reduction per output. */
-void sn_conv_gemm_blocked_weight_grad_rows(int c_out, int k, int p, int rows, int images,
-                                           const float *dy, int ld_y, int dy_step,
-                                           ptrdiff_t dy_image, const float *col, const int *col_off,
-                                           int col_step, ptrdiff_t col_image, float *dw);
+/* Row r < rows of dst (row stride ld_dst): [0, n) = the n floats of src's row
+ * r (row stride ld_src), [n, width) = 0; src NULL (n = 0): zeros. Whole and
+ * masked vectors, so that rows of a few floats cost no library call (the
+ * layouts of conv_direct.c); reads n and writes width floats per row, no
+ * more. n <= width. */
+void sn_conv_gemm_copy_rows(int rows, int n, int width, const float *src, ptrdiff_t ld_src,
+                            float *dst, ptrdiff_t ld_dst);
+
+/* dw (c_out, k) dense += sum over n < images of dy_n (c_out, p) col_n^T
+ * (p, k), where row o of dy_n is the p floats from dy + o*ld_y + n*dy_image
+ * and row kk of col_n the p floats from col + col_off[kk] + n*col_image: a
+ * few images' products summed in registers before one reduction per output. */
+void sn_conv_gemm_blocked_weight_grad_gather(int c_out, int k, int p, int images, const float *dy,
+                                             int ld_y, ptrdiff_t dy_image, const float *col,
+                                             const int *col_off, ptrdiff_t col_image, float *dw);
 
 typedef enum sn_conv_product {
     SN_CONV_FORWARD,
