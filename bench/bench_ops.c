@@ -85,7 +85,7 @@ typedef __m256 fma_vec;
 #endif
 
 #ifdef FMA_LANES
-enum { FMA_CHAINS = 12, FMA_ITERS = 20000000 };
+enum { FMA_CHAINS = 12, FMA_ITERS = 5000000, FMA_TRIES = 5 };
 
 /* FMA_CHAINS independent accumulators hide the FMA latency (4 cycles, 2 ports
  * = 8 in flight at least). Returns a value so that nothing is optimised away. */
@@ -139,12 +139,25 @@ static double fma_peak(int threads) {
     (void)sink;
     return ok ? 2.0 * FMA_LANES * FMA_CHAINS * (double)iters * threads / t / 1e9 : 0;
 }
+
+/* A peak is the best the machine does: the best of FMA_TRIES runs, since a
+ * single run on this VM can lose a third of a core to the host (one measured
+ * 338 GFLOP/s on two threads in a section where GEMMs reached 436). */
+static double best_fma_peak(int threads) {
+    double best = 0;
+    for (int i = 0; i < (smoke ? 1 : FMA_TRIES); i++) {
+        const double g = fma_peak(threads);
+        if (g > best) best = g;
+    }
+    return best;
+}
 #endif
 
 static void bench_fma(int threads) {
 #ifdef FMA_LANES
-    printf("FMA peak (%d-lane FP32 FMA): 1 thread %.1f GFLOP/s, %d threads %.1f GFLOP/s\n",
-           FMA_LANES, fma_peak(1), threads, fma_peak(threads));
+    printf("FMA peak (%d-lane FP32 FMA, best of %d): 1 thread %.1f GFLOP/s, %d threads %.1f "
+           "GFLOP/s\n",
+           FMA_LANES, smoke ? 1 : FMA_TRIES, best_fma_peak(1), threads, best_fma_peak(threads));
 #else
     (void)threads;
     printf("FMA peak: n/a (build without AVX2/AVX-512 flags)\n");

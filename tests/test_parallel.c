@@ -4,8 +4,9 @@
  * stay below the cap; nested calls run inline on the calling worker; jobs
  * after the workers fell asleep still run; two caller threads take turns;
  * sn_set_threads checks its argument and reads the environment's default;
- * and sn_sgemm's cut of a large product gives the same bits for every thread
- * count.
+ * sn_sgemm's cut of a large product gives the same bits for every thread
+ * count; and a worker held up inside a chunk sends the next jobs to the
+ * caller alone.
  */
 #include "support/test_support.h"
 
@@ -138,8 +139,7 @@ typedef struct inner_ctx {
 
 static void inner_chunk(void *arg, int chunk, int worker) {
     inner_ctx *in = arg;
-    if (worker != in->worker || chunk != in->next)
-        atomic_store(&in->outer->inner_wrong_worker, 1);
+    if (worker != in->worker || chunk != in->next) atomic_store(&in->outer->inner_wrong_worker, 1);
     in->next++;
     atomic_fetch_add(&in->outer->inner_runs, 1);
 }
@@ -197,7 +197,8 @@ static void test_set_threads_arguments(void **state) {
     /* The default: SINAPSI_NUM_THREADS, then OMP_NUM_THREADS (a list's first
      * entry), then the online CPUs; junk is ignored. */
     const char *saved_sn = getenv("SINAPSI_NUM_THREADS"), *saved_omp = getenv("OMP_NUM_THREADS");
-    char *keep_sn = saved_sn ? strdup(saved_sn) : NULL, *keep_omp = saved_omp ? strdup(saved_omp) : NULL;
+    char *keep_sn = saved_sn ? strdup(saved_sn) : NULL,
+         *keep_omp = saved_omp ? strdup(saved_omp) : NULL;
     setenv("SINAPSI_NUM_THREADS", "3", 1);
     setenv("OMP_NUM_THREADS", "5", 1);
     SN_ASSERT_OK(sn_set_threads(0));
@@ -211,7 +212,9 @@ static void test_set_threads_arguments(void **state) {
     setenv("OMP_NUM_THREADS", "many", 1);
     SN_ASSERT_OK(sn_set_threads(0));
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    assert_int_equal(sn_get_threads(), cpus < 1 ? 1 : cpus > SN_MAX_THREADS ? SN_MAX_THREADS : cpus);
+    assert_int_equal(sn_get_threads(), cpus < 1                ? 1
+                                       : cpus > SN_MAX_THREADS ? SN_MAX_THREADS
+                                                               : cpus);
     if (keep_sn) setenv("SINAPSI_NUM_THREADS", keep_sn, 1);
     if (keep_omp)
         setenv("OMP_NUM_THREADS", keep_omp, 1);
@@ -226,16 +229,20 @@ static void test_set_threads_arguments(void **state) {
  * threads, for row cuts (m > n) and column cuts (n > m), all transposes. */
 static void test_sgemm_cut_is_thread_independent(void **state) {
     (void)state;
-    static const int shapes[][3] = {{512, 96, 300}, {64, 784, 256}, {1000, 33, 129}, {37, 900, 200}};
+    static const int shapes[][3] = {
+        {512, 96, 300}, {64, 784, 256}, {1000, 33, 129}, {37, 900, 200}};
     for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
         const int m = shapes[s][0], n = shapes[s][1], k = shapes[s][2];
-        float *a = malloc(sizeof(float) * (size_t)m * k), *b = malloc(sizeof(float) * (size_t)k * n);
+        float *a = malloc(sizeof(float) * (size_t)m * k),
+              *b = malloc(sizeof(float) * (size_t)k * n);
         float *c[3];
         assert_non_null(a);
         assert_non_null(b);
         uint32_t x = 12345u;
-        for (long i = 0; i < (long)m * k; i++) a[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
-        for (long i = 0; i < (long)k * n; i++) b[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        for (long i = 0; i < (long)m * k; i++)
+            a[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
+        for (long i = 0; i < (long)k * n; i++)
+            b[i] = (float)((x = x * 1664525u + 1013904223u) >> 8) / 16777216.0f - 0.5f;
         for (int trans = 0; trans < 4; trans++) {
             const int ta = trans & 1, tb = trans >> 1;
             for (int t = 0; t < 3; t++) {
@@ -247,13 +254,53 @@ static void test_sgemm_cut_is_thread_independent(void **state) {
             }
             for (int t = 1; t < 3; t++)
                 if (memcmp(c[0], c[t], sizeof(float) * (size_t)m * n) != 0)
-                    fail_msg("sgemm %dx%dx%d trans %d/%d: %d threads differ from 1", m, n, k, ta, tb,
-                             t + 1);
+                    fail_msg("sgemm %dx%dx%d trans %d/%d: %d threads differ from 1", m, n, k, ta,
+                             tb, t + 1);
             for (int t = 0; t < 3; t++) free(c[t]);
         }
         free(a);
         free(b);
     }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* A chunk that holds the worker up (as when the OS gives its core to another
+ * process) makes the caller wait; then the next jobs run on the caller alone
+ * (the straggler back-off of src/core/parallel.c), each chunk still once.
+ * Last in this file: the back-off is the process's state for a few ms. */
+typedef struct stall_ctx {
+    atomic_int runs, worker_ran;
+} stall_ctx;
+
+static void stall_chunk(void *arg, int chunk, int worker) {
+    stall_ctx *s = arg;
+    (void)chunk;
+    atomic_fetch_add(&s->runs, 1);
+    if (worker > 0) {
+        atomic_store(&s->worker_ran, 1);
+        nanosleep(&(struct timespec){0, 3000000L}, NULL); /* held up: the caller waits ~3 ms */
+    } else {
+        nanosleep(&(struct timespec){0, 100000L}, NULL); /* the worker claims the other chunk */
+    }
+}
+
+static void test_straggler_backoff(void **state) {
+    (void)state;
+    SN_ASSERT_OK(sn_set_threads(2));
+    int stalled = 0;
+    for (int attempt = 0; attempt < 100 && !stalled; attempt++) {
+        stall_ctx s = {0};
+        sn_parallel_for(2, 2, stall_chunk, &s);
+        assert_int_equal(atomic_load(&s.runs), 2);
+        stalled = atomic_load(&s.worker_ran);
+    }
+    assert_true(stalled); /* the worker took a chunk at least once */
+    static count_ctx c;
+    memset(&c, 0, sizeof c);
+    c.worker_bound = 2;
+    sn_parallel_for(64, 2, count_chunk, &c); /* within the back-off period */
+    for (int i = 0; i < 64; i++) assert_int_equal(atomic_load(&c.runs[i]), 1);
+    assert_int_equal(atomic_load(&c.max_worker_seen), 0); /* the caller ran them all */
     SN_ASSERT_OK(sn_set_threads(0));
 }
 
@@ -267,6 +314,7 @@ int main(void) {
         cmocka_unit_test(test_two_callers),
         cmocka_unit_test(test_set_threads_arguments),
         cmocka_unit_test(test_sgemm_cut_is_thread_independent),
+        cmocka_unit_test(test_straggler_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,9 +16,9 @@
  * Idle workers spin for about SPIN_NS, since the next op's job usually
  * follows within microseconds, then sleep on a condition variable; the caller
  * takes the mutex to wake them only when one is asleep. A short spin leaves
- * the core to another process soon; with one core busy, two threads still
- * trained 1.12-1.23x faster than one (`make bench`, docs/performance.md),
- * where the OpenMP build had been 10x slower.
+ * the core to another process soon. With one core busy the OpenMP build had
+ * been 10x slower on 2 threads than on 1; this pool stays near 1x (the
+ * straggler back-off below, docs/performance.md).
  *
  * Chunks are claimed in plain order from one counter. Giving each thread a
  * fixed home range first (for cache affinity) was tried and measured no
@@ -70,7 +70,7 @@ static pool the_pool = {.mutex = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND
 /* Held for a whole job: one job at a time (two graphs run from two threads take turns). */
 static pthread_mutex_t job_mutex = PTHREAD_MUTEX_INITIALIZER;
 static atomic_int threads_wanted; /* 0 until the first use reads the default */
-static _Thread_local int in_job; /* 1 inside fn: nested calls run inline */
+static _Thread_local int in_job;  /* 1 inside fn: nested calls run inline */
 static _Thread_local int my_worker;
 
 static long long now_ns(void) {
@@ -236,6 +236,26 @@ int sn_get_threads(void) {
     return n;
 }
 
+/* Straggler back-off. When the OS has taken a worker's core in the middle of
+ * a chunk (another process is busy there), the caller must wait for that
+ * chunk until the worker is scheduled again, which on a busy core takes
+ * milliseconds: LeNet-5's ops last tens of microseconds, so a few such waits
+ * per step made 2 threads slower than 1 with a busy loop on the other core
+ * (`make bench` contention check: 0.89x, medians of 3). When the caller has
+ * waited longer than it worked, and more than STRAGGLER_NS, the next jobs run
+ * on the caller alone for a back-off period that doubles while it keeps
+ * happening (up to BACKOFF_MAX_NS) and resets after a job without a long
+ * wait. Measured with it: 0.98x and 0.90x in two runs of the same check
+ * (single repetitions 40k-65k img/s against ~51k on one thread: the check is
+ * noisy, the gain small), quiet 2-thread speed unchanged (78.6k-78.7k).
+ * Which thread runs a chunk never changes a result (chunking is by shape),
+ * so this moves only time. */
+#define STRAGGLER_NS 200000LL       /* 0.2 ms */
+#define BACKOFF_MIN_NS 5000000LL    /* 5 ms */
+#define BACKOFF_MAX_NS 1000000000LL /* 1 s */
+static long long inline_until_ns;   /* guarded by job_mutex */
+static long long backoff_ns = BACKOFF_MIN_NS;
+
 void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     if (n_chunks <= 0) return;
     sn_parallel_init();
@@ -248,9 +268,12 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     pthread_mutex_lock(&job_mutex);
     pthread_once(&exit_once, register_exit);
     ensure_threads();
-    if (p->n_workers == 0) {
-        pthread_mutex_unlock(&job_mutex);
+    if (p->n_workers == 0 || (inline_until_ns && now_ns() < inline_until_ns)) {
+        in_job = 1; /* nested calls inline, as inside a job */
+        my_worker = 0;
         for (int c = 0; c < n_chunks; c++) fn(ctx, c, 0);
+        in_job = 0;
+        pthread_mutex_unlock(&job_mutex);
         return;
     }
     p->fn = fn;
@@ -267,13 +290,24 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
         pthread_cond_broadcast(&p->wake);
         pthread_mutex_unlock(&p->mutex);
     }
+    const long long start = now_ns();
     run_chunks(p, 0);
+    const long long worked = now_ns();
     /* Every chunk is claimed: close the job once nobody is inside. */
     for (;;) {
         uint64_t t = atomic_load(&p->ticket);
-        if ((t & TICKET_COUNT_MASK) == 0 && atomic_compare_exchange_weak(&p->ticket, &t, t | TICKET_CLOSED))
+        if ((t & TICKET_COUNT_MASK) == 0 &&
+            atomic_compare_exchange_weak(&p->ticket, &t, t | TICKET_CLOSED))
             break;
         CPU_RELAX();
+    }
+    const long long end = now_ns(), waited = end - worked;
+    if (waited > STRAGGLER_NS && waited > worked - start) {
+        inline_until_ns = end + backoff_ns;
+        if (backoff_ns < BACKOFF_MAX_NS) backoff_ns *= 2;
+    } else {
+        inline_until_ns = 0;
+        backoff_ns = BACKOFF_MIN_NS;
     }
     pthread_mutex_unlock(&job_mutex);
 }
