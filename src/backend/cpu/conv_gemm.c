@@ -80,53 +80,10 @@
 _Static_assert(BR <= 8 && BV <= 8 && DO <= 8 && DK <= 8 && (DK & (DK - 1)) == 0,
                "block sizes beyond the dispatchers' case lists");
 
-typedef float vec __attribute__((vector_size(VL * sizeof(float))));
+#include "backend/cpu/simd.h"
+
 typedef int ivec __attribute__((vector_size(VL * sizeof(int))));
 typedef float dk_vec __attribute__((vector_size(DK * sizeof(float)))); /* DK a power of 2 */
-
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-
-/* Loops over the registers of a block are unrolled completely, so that every
- * index into the accumulator arrays is a constant and the arrays live in
- * registers (gcc otherwise keeps them in memory). */
-#if defined(__clang__)
-#define UNROLL
-#else
-#define UNROLL _Pragma("GCC unroll 32")
-#endif
-
-/* gcc may turn a loaded vector that several FMAs use into a memory operand of
- * each of them, loading it again every time (seen in dot_block: 18 loads per
- * 16 FMAs instead of 10, load-bound, half the speed). An empty asm that
- * claims to modify the value keeps it in a register. x86 constraints: "v" is
- * any of the 32 AVX-512 registers, "x" any of the 16 SSE/AVX ones. clang
- * needs no help. */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__AVX512F__)
-#define IN_REGISTER(v) __asm__("" : "+v"(v))
-#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__SSE2__)
-#define IN_REGISTER(v) __asm__("" : "+x"(v))
-#else
-#define IN_REGISTER(v) ((void)0)
-#endif
-
-/* Loads and stores through memcpy: no alignment beyond float's is assumed,
- * and no aliasing rule is bent; compilers turn them into vector moves. */
-static ALWAYS_INLINE vec load_v(const float *x) {
-    vec v;
-    memcpy(&v, x, sizeof v);
-    return v;
-}
-
-static ALWAYS_INLINE void store_v(float *x, vec v) {
-    memcpy(x, &v, sizeof v);
-}
-
-/* s in every lane. (A scalar operand of a vector operation is broadcast;
- * s - 0 is s exactly, -0 included, and compiles to the broadcast alone.) */
-static ALWAYS_INLINE vec splat(float s) {
-    const vec zero = {0};
-    return s - zero;
-}
 
 /* a*b + c with one rounding where the target has FMA (ISO C mode does not
  * contract a*b + c, so the instruction is asked for by name), else two. */

@@ -86,47 +86,7 @@ static int min_int(int a, int b) {
 
 /* ---- the micro-kernel, in vector extensions ---- */
 
-typedef float vec __attribute__((vector_size(VL * sizeof(float))));
-
-#define ALWAYS_INLINE inline __attribute__((always_inline))
-
-/* The loops over a block's registers are unrolled completely, so that every
- * index into the accumulator array is a constant and the array lives in
- * registers (gcc otherwise keeps it in memory). */
-#if defined(__clang__)
-#define UNROLL
-#else
-#define UNROLL _Pragma("GCC unroll 32")
-#endif
-
-/* gcc may fold a loaded vector that several FMAs use into a memory operand of
- * each, loading it again every time; an empty asm that claims to modify the
- * value keeps it in a register ("v": any AVX-512 register, "x": SSE/AVX). */
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__AVX512F__)
-#define IN_REGISTER(v) __asm__("" : "+v"(v))
-#elif defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__SSE2__)
-#define IN_REGISTER(v) __asm__("" : "+x"(v))
-#else
-#define IN_REGISTER(v) ((void)0)
-#endif
-
-/* Loads and stores through memcpy: no alignment beyond float's is assumed and
- * no aliasing rule is bent; compilers turn them into vector moves. */
-static ALWAYS_INLINE vec load_v(const float *x) {
-    vec v;
-    memcpy(&v, x, sizeof v);
-    return v;
-}
-
-static ALWAYS_INLINE void store_v(float *x, vec v) {
-    memcpy(x, &v, sizeof v);
-}
-
-/* s in every lane (s - 0 is s exactly, -0 included). */
-static ALWAYS_INLINE vec splat(float s) {
-    const vec zero = {0};
-    return s - zero;
-}
+#include "backend/cpu/simd.h"
 
 /* Lane lists for __builtin_shufflevector, whose indices must be constants:
  * LANES(F) is F(0), ..., F(VL-1). */
