@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "backend/cpu/conv_direct.h"
+#include "support/graph_run.h"
 
 typedef struct conv_case {
     int n, c_in, h, w, c_out, kh, kw, ph, pw, bias;
@@ -319,21 +320,11 @@ static float *conv2d_run(const conv_case *c, int threads, const float *x, const 
     sn_graph *g = cg.g;
     const size_t nx = (size_t)sn_shape_numel(sn_graph_shape(g, cg.x));
     const size_t nw = (size_t)sn_shape_numel(sn_graph_shape(g, cg.w));
-    const size_t ny = (size_t)sn_shape_numel(sn_graph_shape(g, cg.y));
     const size_t nb = c->bias ? (size_t)c->c_out : 0;
     memcpy(sn_graph_value(g, cg.x), x, nx * sizeof *x);
     memcpy(sn_graph_value(g, cg.w), w, nw * sizeof *w);
     if (nb) memcpy(sn_graph_value(g, cg.b), b, nb * sizeof *b);
-    SN_ASSERT_OK(sn_graph_forward(g));
-    sn_graph_zero_grad(g);
-    SN_ASSERT_OK(sn_graph_backward_from(g, cg.y, dy));
-    *count = ny + nx + nw + nb;
-    float *out = malloc(*count * sizeof *out);
-    assert_non_null(out);
-    memcpy(out, sn_graph_value(g, cg.y), ny * sizeof *out);
-    memcpy(out + ny, sn_graph_grad(g, cg.x), nx * sizeof *out);
-    memcpy(out + ny + nx, sn_graph_grad(g, cg.w), nw * sizeof *out);
-    if (nb) memcpy(out + ny + nx + nw, sn_graph_grad(g, cg.b), nb * sizeof *out);
+    float *out = sn_test_forward_backward(g, cg.y, dy, (const int[]){cg.x, cg.w, cg.b}, 3, count);
     sn_graph_destroy(g);
     SN_ASSERT_OK(sn_set_threads(1));
     return out;

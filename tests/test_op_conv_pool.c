@@ -13,6 +13,7 @@
  * Finite-difference checks and PyTorch golden files live in other tests.
  */
 #include "support/test_support.h"
+#include "support/graph_run.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -249,16 +250,7 @@ static float *conv_run_threads(const conv_case *c, int threads, int compile_n, s
     assert_non_null(dy);
     fill_uniform(&rng, dy, ny);
 
-    SN_ASSERT_OK(sn_graph_forward(g));
-    sn_graph_zero_grad(g);
-    SN_ASSERT_OK(sn_graph_backward_from(g, cg.y, dy));
-    *count = ny + nx + nw + nb;
-    float *out = malloc(*count * sizeof *out);
-    assert_non_null(out);
-    memcpy(out, sn_graph_value(g, cg.y), ny * sizeof *out);
-    memcpy(out + ny, sn_graph_grad(g, cg.x), nx * sizeof *out);
-    memcpy(out + ny + nx, sn_graph_grad(g, cg.w), nw * sizeof *out);
-    if (nb) memcpy(out + ny + nx + nw, sn_graph_grad(g, cg.b), nb * sizeof *out);
+    float *out = sn_test_forward_backward(g, cg.y, dy, (const int[]){cg.x, cg.w, cg.b}, 3, count);
     free(dy);
     sn_graph_destroy(g);
     return out;
