@@ -57,7 +57,7 @@ bench: deps
 # FUZZ_SECONDS seconds (default 60); fails on any finding. See docs/fuzzing.md.
 fuzz: deps
 	@CC=clang cmake -S . -B build-fuzz -DSINAPSI_FUZZ=ON -DSINAPSI_TESTS=OFF \
-	  -DSINAPSI_BLAS=OFF -DSINAPSI_OPENMP=OFF >/dev/null
+	  -DSINAPSI_BLAS=OFF >/dev/null
 	@cmake --build build-fuzz -j $(JOBS) --target sinapsi_fuzzers
 	@fuzz/run.sh build-fuzz $(FUZZ_SECONDS)
 

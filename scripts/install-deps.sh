@@ -12,7 +12,6 @@ pkgs=(build-essential cmake pkg-config clang
       libpng-dev               # report images
       libcmocka-dev            # unit tests under CTest
       chromium                 # renders the report's page in a test (test_report)
-      libomp-dev               # OpenMP runtime for clang builds
       libclang-rt-dev          # clang's libFuzzer and sanitizer runtimes (make fuzz)
       dataset-fashion-mnist)   # tests read small slices; the demo trains on all of it
 for arg in "$@"; do

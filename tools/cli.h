@@ -141,8 +141,10 @@ int cli_parse_model_command(const cli_command *cmd, cli_option *options, int n_o
                             char **argv, cli_model_args *args);
 
 /* Compiles for one example of shape sample, a batch of batch and loss (with
- * sum reduction, so that callers can average over a whole dataset). Compiling
- * again keeps the weights. Returns 0 or CLI_EXIT_ERROR. */
+ * sum reduction, so that callers can average over a whole dataset), with the
+ * inference plan: forward only, no gradient buffers (train recompiles through
+ * sn_train for the step). Compiling again keeps the weights. Returns 0 or
+ * CLI_EXIT_ERROR. */
 int cli_model_compile(cli_model *cm, const char *path, const sn_shape *sample, int64_t batch,
                       sn_loss_kind loss);
 
