@@ -5,6 +5,7 @@
  *
  *   bench_model --spec models/lenet5.txt --mode train|infer [--steps N]
  *               [--batch B] [--threads T] [--data DIR] [--warmup W] [--smoke]
+ *               [--profile]
  *
  * Timed: for each minibatch, the copy of the uint8 pixels into the float
  * input with the per-batch /255 normalisation (sn_dataset_batch), and then
@@ -22,6 +23,9 @@
  * maxrss_kib (getrusage ru_maxrss of this process), threads (sinapsi's pool,
  * sn_get_threads), gemm, blas_core, blas_threads (OpenBLAS's own count, which
  * the pool sets to 1: the chunks are the parallelism).
+ * --profile: also print to stderr each op node's share of the timed steps,
+ * forward and backward (sn_graph_node_time), and the time outside the nodes
+ * (the batch copy, zero_grad, the optimiser step).
  * --smoke: 2 minibatches of 4 examples from a 64-image subset, for `make
  * test`, so that the program cannot rot; the numbers mean nothing then.
  */
@@ -42,7 +46,7 @@ typedef struct bench_args {
     const char *spec, *data;
     int train;
     int64_t steps, batch, warmup;
-    int threads, smoke;
+    int threads, smoke, profile;
 } bench_args;
 
 static double now_seconds(void) {
@@ -61,8 +65,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                       .threads = 0};
     for (int i = 1; i < argc; i++) {
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(k, "--smoke") == 0) {
-            a->smoke = 1;
+        if (strcmp(k, "--smoke") == 0 || strcmp(k, "--profile") == 0) {
+            *(strcmp(k, "--smoke") == 0 ? &a->smoke : &a->profile) = 1;
             continue;
         }
         if (!v) return fprintf(stderr, "bench_model: %s needs a value\n", k), 0;
@@ -137,6 +141,23 @@ static sn_status run_batch(const bench_args *a, sn_model *m, sn_optim *opt, cons
     return sn_optim_step(opt, params, sn_graph_grads(g, &n_params), 0.01);
 }
 
+/* The --profile table: per op node, microseconds per step forward and
+ * backward and the share of the timed seconds. */
+static void print_profile(const bench_args *a, sn_graph *g, double seconds) {
+    double in_nodes = 0;
+    fprintf(stderr, "%4s %-12s %10s %10s %7s\n", "node", "op", "fwd us", "bwd us", "share");
+    for (int id = 0; id < sn_graph_node_count(g); id++) {
+        double f = 0, b = 0;
+        int64_t calls = 0;
+        if (sn_graph_node_time(g, id, &f, &b, &calls, NULL) != SN_OK || calls == 0) continue;
+        in_nodes += f + b;
+        fprintf(stderr, "%4d %-12s %10.1f %10.1f %6.1f%%\n", id, sn_graph_node_name(g, id),
+                1e6 * f / (double)a->steps, 1e6 * b / (double)a->steps, 100 * (f + b) / seconds);
+    }
+    fprintf(stderr, "     %-12s %21.1f %6.1f%%\n", "(outside)",
+            1e6 * (seconds - in_nodes) / (double)a->steps, 100 * (seconds - in_nodes) / seconds);
+}
+
 static int run(const bench_args *a) {
     sn_dataset *train = NULL;
     sn_model *m = NULL;
@@ -180,7 +201,10 @@ static int run(const bench_args *a) {
     }
     double t0 = 0;
     for (int64_t i = 0; i < a->warmup + a->steps; i++, step = (step + 1) % per_epoch) {
-        if (i == a->warmup) t0 = now_seconds();
+        if (i == a->warmup) {
+            if (a->profile && sn_graph_set_profiling(sn_model_graph(m), 1) != SN_OK) goto done;
+            t0 = now_seconds();
+        }
         if (run_batch(a, m, opt, train, order + step * a->batch) != SN_OK) goto done;
     }
     double seconds = now_seconds() - t0;
@@ -191,6 +215,7 @@ static int run(const bench_args *a) {
            (double)(a->steps * a->batch) / seconds, (long long)(a->steps * a->batch), seconds,
            (long long)forward_flops(m), ru.ru_maxrss, sn_get_threads(), sn_sgemm_backend(),
            blas_core(), blas_threads());
+    if (a->profile) print_profile(a, sn_model_graph(m), seconds);
     ok = 1;
 done:
     if (!ok) fprintf(stderr, "bench_model: %s\n", sn_last_error());

@@ -285,6 +285,55 @@ static void test_smaller_batch_matches_a_graph_built_for_it(void **state) {
     sn_graph_destroy(g);
 }
 
+/* Profiling counts each op's forward and backward calls and leaves the
+ * results as they were; leaves are never timed; it is refused before compile
+ * and read back only while on. */
+static void test_profiling_counts_calls(void **state) {
+    (void)state;
+    cnn c = make_cnn(4);
+    float loss_before, loss_after;
+    for (int i = 0; i < 4; i++) sn_graph_value(c.g, c.t)[i] = (float)(i % 4);
+    fill(c.g, c.x, 5);
+    SN_ASSERT_OK(sn_graph_forward(c.g));
+    loss_before = sn_graph_value(c.g, c.loss)[0];
+    assert_int_equal(sn_graph_node_time(c.g, c.loss, NULL, NULL, NULL, NULL), SN_ERR_STATE);
+
+    SN_ASSERT_OK(sn_graph_set_profiling(c.g, 1));
+    for (int step = 0; step < 3; step++) {
+        SN_ASSERT_OK(sn_graph_forward(c.g));
+        sn_graph_zero_grad(c.g);
+        SN_ASSERT_OK(sn_graph_backward(c.g, c.loss));
+    }
+    SN_ASSERT_OK(sn_graph_forward(c.g));
+    loss_after = sn_graph_value(c.g, c.loss)[0];
+    assert_true(loss_after == loss_before);
+    double f = -1, b = -1, total = 0;
+    int64_t fc = -1, bc = -1;
+    for (int id = 0; id < sn_graph_node_count(c.g); id++) {
+        SN_ASSERT_OK(sn_graph_node_time(c.g, id, &f, &b, &fc, &bc));
+        const int leaf = id == c.x || id == c.t || id == c.w || id == c.b || id == c.v;
+        assert_int_equal(fc, leaf ? 0 : 4);
+        assert_int_equal(bc, leaf ? 0 : 3);
+        assert_true(f >= 0 && b >= 0 && (!leaf || f + b == 0));
+        total += f + b;
+    }
+    assert_true(total > 0);
+    assert_int_equal(sn_graph_node_time(c.g, -1, NULL, NULL, NULL, NULL), SN_ERR_INVALID_ARG);
+
+    /* Turning it on again starts from zero; off, nothing is read. */
+    SN_ASSERT_OK(sn_graph_set_profiling(c.g, 1));
+    SN_ASSERT_OK(sn_graph_node_time(c.g, c.loss, &f, &b, &fc, &bc));
+    assert_true(f == 0 && b == 0 && fc == 0 && bc == 0);
+    SN_ASSERT_OK(sn_graph_set_profiling(c.g, 0));
+    assert_int_equal(sn_graph_node_time(c.g, c.loss, &f, NULL, NULL, NULL), SN_ERR_STATE);
+    sn_graph_destroy(c.g);
+
+    sn_graph *g = sn_graph_create(0);
+    sn_input(g, "x", 1, (int64_t[]){3});
+    assert_int_equal(sn_graph_set_profiling(g, 1), SN_ERR_STATE);
+    sn_graph_destroy(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_error_names_node_before_compute),
@@ -294,6 +343,7 @@ int main(void) {
         cmocka_unit_test(test_dag_value_used_twice_and_residual),
         cmocka_unit_test(test_backward_follows_only_the_loss),
         cmocka_unit_test(test_smaller_batch_matches_a_graph_built_for_it),
+        cmocka_unit_test(test_profiling_counts_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -248,6 +248,19 @@ const sn_shape *sn_graph_shape(const sn_graph *g, int node);
 const char *sn_graph_node_name(const sn_graph *g, int node);
 int sn_graph_node_count(const sn_graph *g);
 
+/* ---- profiling ----
+ * Per-node wall time, as a first look at where a step goes (the PyTorch
+ * profiler's per-op table, without the tracing). Off by default: each op's
+ * forward and backward are then timed with no clock read at all. */
+
+/* Turns timing on (1) or off (0), after compile; either way the totals
+ * start again from 0. */
+sn_status sn_graph_set_profiling(sn_graph *g, int on);
+/* Seconds spent in a node's forward and backward since profiling was turned
+ * on, and how many of each ran (any pointer may be NULL). Leaves read 0. */
+sn_status sn_graph_node_time(const sn_graph *g, int node, double *forward_s, double *backward_s,
+                             int64_t *forward_calls, int64_t *backward_calls);
+
 /* The parameter block and the parallel gradient block (*count floats each). */
 float *sn_graph_params(sn_graph *g, size_t *count);
 float *sn_graph_grads(sn_graph *g, size_t *count);

@@ -12,8 +12,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SN_ALIGN 64
+
+/* Accumulated wall time of one node (sn_graph_node_time). */
+typedef struct sn_node_time {
+    long long forward_ns, backward_ns;
+    int64_t forward_calls, backward_calls;
+} sn_node_time;
 
 struct sn_graph {
     sn_node *nodes;
@@ -40,6 +47,7 @@ struct sn_graph {
     int training;
     int compiled;
     int forward_done;
+    sn_node_time *node_time; /* (n_nodes) while profiling (sn_graph_set_profiling), else NULL */
     int64_t batch, max_batch; /* dim 0 of the inputs: now, and as compiled */
     sn_status build_status;   /* first error recorded while building */
     char build_message[512];
@@ -69,6 +77,7 @@ void sn_graph_destroy(sn_graph *g) {
     free(g->arena);
     free(g->on_path);
     free(g->grad_ready);
+    free(g->node_time);
     free(g);
 }
 
@@ -411,6 +420,40 @@ void sn_graph_set_training(sn_graph *g, int training) {
     if (g) g->training = training != 0;
 }
 
+/* ---- profiling ---- */
+
+static long long clock_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
+}
+
+sn_status sn_graph_set_profiling(sn_graph *g, int on) {
+    if (!g) return sn_error(SN_ERR_INVALID_ARG, "set_profiling: graph is NULL");
+    /* After compile no node can be added: the table below fits. */
+    if (!g->compiled) return sn_error(SN_ERR_STATE, "set_profiling: graph is not compiled");
+    free(g->node_time);
+    g->node_time = NULL;
+    if (!on) return SN_OK;
+    g->node_time = calloc((size_t)g->n_nodes, sizeof *g->node_time); /* (n_nodes) */
+    if (!g->node_time) return sn_error(SN_ERR_NOMEM, "set_profiling: out of memory");
+    return SN_OK;
+}
+
+sn_status sn_graph_node_time(const sn_graph *g, int node, double *forward_s, double *backward_s,
+                             int64_t *forward_calls, int64_t *backward_calls) {
+    if (!g || node < 0 || node >= g->n_nodes)
+        return sn_error(SN_ERR_INVALID_ARG, "node_time: no node %d", node);
+    if (!g->node_time)
+        return sn_error(SN_ERR_STATE, "node_time: profiling is off (sn_graph_set_profiling)");
+    const sn_node_time *t = &g->node_time[node];
+    if (forward_s) *forward_s = 1e-9 * (double)t->forward_ns;
+    if (backward_s) *backward_s = 1e-9 * (double)t->backward_ns;
+    if (forward_calls) *forward_calls = t->forward_calls;
+    if (backward_calls) *backward_calls = t->backward_calls;
+    return SN_OK;
+}
+
 sn_status sn_graph_forward(sn_graph *g) {
     if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "forward: graph is not compiled");
     g->rng_at_forward = g->rng;
@@ -419,7 +462,12 @@ sn_status sn_graph_forward(sn_graph *g) {
         if (n->kind != SN_NODE_OP) continue;
         n->io.training = g->training;
         n->io.work = n->work_forward;
+        const long long t0 = g->node_time ? clock_ns() : 0;
         sn_status st = n->op->forward(&n->io);
+        if (g->node_time) {
+            g->node_time[id].forward_ns += clock_ns() - t0;
+            g->node_time[id].forward_calls++;
+        }
         if (st != SN_OK) {
             g->forward_done = 0;
             return sn_error_prefix("node %d (%s): ", id, n->op->name);
@@ -503,7 +551,12 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
                 clear_op_grad(g, n->in[i]);
         }
         n->io.work = n->work_backward;
+        const long long t0 = g->node_time ? clock_ns() : 0;
         n->op->backward(&n->io);
+        if (g->node_time) {
+            g->node_time[id].backward_ns += clock_ns() - t0;
+            g->node_time[id].backward_calls++;
+        }
     }
     /* The kept op gradients off the path are zero, as if all had been
      * cleared; the others share their space with buffers of other lifetimes. */
