@@ -53,6 +53,25 @@ sn_status sn_dataset_copy_normalization(sn_dataset *to, const sn_dataset *from);
 /* The value that sn_dataset_batch writes for the stored value v in channel c. */
 float sn_dataset_normalize_value(const sn_dataset *ds, int c, float v);
 
+/* The normalisation formulas, one place for sn_dataset_normalize_value and
+ * the batch copy (which inlines them with a constant `kind`, so that its loop
+ * over a channel vectorises). IEEE division, no reciprocal: the bits of
+ * torchvision's ToTensor (x.float().div(255)) and Normalize ((x - m) / s).
+ * mean, std: the channel's, for SN_NORM_STANDARD only; bytes: x_u8 data. */
+static inline float sn_normalize_formula(sn_normalize kind, int bytes, float mean, float std,
+                                         float v) {
+    switch (kind) {
+    case SN_NORM_UNIT:
+        return v / 255.0f;
+    case SN_NORM_SYMMETRIC:
+        return v / 127.5f - 1.0f;
+    case SN_NORM_STANDARD:
+        return ((bytes ? v / 255.0f : v) - mean) / std;
+    default:
+        return v;
+    }
+}
+
 /* The loaders: each applies opts->limit and sets num_classes over both splits;
  * normalisation is left to sn_dataset_load. test may be NULL (not loaded). */
 sn_status sn_load_idx_dir(const char *dir, const sn_data_opts *opts, sn_dataset **train,

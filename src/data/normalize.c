@@ -49,18 +49,9 @@ sn_normalize sn_dataset_normalization(const sn_dataset *ds) {
 }
 
 float sn_dataset_normalize_value(const sn_dataset *ds, int c, float v) {
-    switch (ds->normalize) {
-    case SN_NORM_UNIT:
-        return v / 255.0f;
-    case SN_NORM_SYMMETRIC:
-        return v / 127.5f - 1.0f;
-    case SN_NORM_STANDARD: {
-        float scaled = ds->x_u8 ? v / 255.0f : v;
-        return (scaled - ds->mean[c]) / ds->std[c];
-    }
-    default:
-        return v;
-    }
+    const int standard = ds->normalize == SN_NORM_STANDARD;
+    return sn_normalize_formula(ds->normalize, ds->x_u8 != NULL, standard ? ds->mean[c] : 0.0f,
+                                standard ? ds->std[c] : 1.0f, v);
 }
 
 /* Per-channel mean and unbiased standard deviation of the stored data (of
