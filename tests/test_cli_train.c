@@ -244,6 +244,36 @@ static void test_errors_lose_nothing(void **state) {
     unlink(narrow);
 }
 
+/* --profile prints one row per module and one for the loss, with the call
+ * counts of the run: a backward per step, and more forwards (evaluation). */
+static void test_profile_table(void **state) {
+    (void)state;
+    const char *args[] = {"train", "--model", SPEC,    "--data",     DATA,   "--epochs", "4",
+                          "--batch", "16",    "--seed", "7",         "--threads", "1",
+                          "--progress", "none", "--profile", NULL};
+    sn_cli_run r = run(args);
+    if (r.status) fail_msg("train exited %d: %s", r.status, r.err);
+    const char *p = strstr(r.out, "profile: ");
+    if (!p) fail_msg("no profile line in:\n%s", r.out);
+    long long forwards = 0, backwards = 0;
+    double seconds = -1;
+    assert_int_equal(sscanf(p, "profile: %lf s in the modules; ms per call of %lld forwards "
+                               "(training and evaluation) and %lld backwards",
+                            &seconds, &forwards, &backwards),
+                     3);
+    print_message("  %s", p);
+    const char *rows[] = {"0   Linear", "1   ReLU", "2   Linear", "3   loss"};
+    for (int i = 0; i < 4; i++)
+        if (!strstr(p, rows[i])) fail_msg("no row '%s' in:\n%s", rows[i], p);
+    const char *steps = strstr(r.out, " epochs, ");
+    long long n_steps = -1;
+    assert_non_null(steps);
+    assert_int_equal(sscanf(steps, " epochs, %lld steps", &n_steps), 1);
+    assert_int_equal(backwards, n_steps);
+    assert_true(forwards > backwards && seconds >= 0);
+    sn_cli_run_free(&r);
+}
+
 static void test_usage_errors(void **state) {
     (void)state;
     struct {
@@ -305,6 +335,7 @@ int main(void) {
         cmocka_unit_test(test_train_then_eval),
         cmocka_unit_test(test_eval_normalize_matches_training),
         cmocka_unit_test(test_errors_lose_nothing),
+        cmocka_unit_test(test_profile_table),
     };
     return cmocka_run_group_tests(tests, sn_temp_dir_setup, sn_temp_dir_teardown);
 }

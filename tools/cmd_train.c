@@ -109,7 +109,7 @@ typedef struct train_args {
     int64_t epochs, batch, step_size, warmup, threads, max_steps, limit;
     int64_t health_every; /* --health-every: per-layer health (docs/health.md) */
     uint64_t seed;
-    int nesterov, velocity, no_shuffle, log_steps;
+    int nesterov, velocity, no_shuffle, log_steps, profile;
 } train_args;
 
 /* "0.9,0.999" -> beta1, beta2, each in [0, 1). */
@@ -213,6 +213,7 @@ static int make_opts(const train_args *a, const cli_option *options, int n, sn_t
     o->log_steps = a->log_steps;
     o->max_steps = a->max_steps;
     o->health_every = (int)a->health_every;
+    o->profile = a->profile;
     o->out = a->out;
     return 0;
 }
@@ -281,6 +282,43 @@ static void print_result(const sn_train_result *r, const char *out) {
     printf(", %d epochs, %lld steps, %.1f s", r->epochs_run, (long long)r->steps, r->seconds);
     if (out) printf(", saved %s", out);
     printf("\n");
+}
+
+/* The --profile table: per module, the time of the graph nodes it built
+ * (those after the previous module's output, up to its own), per call. */
+static void print_profile(sn_model *m) {
+    sn_graph *g = sn_model_graph(m);
+    const int n_modules = sn_model_module_count(m), n_nodes = sn_graph_node_count(g);
+    double total = 0;
+    int64_t forwards = 0, backwards = 0;
+    for (int id = 0; id < n_nodes; id++) {
+        double f = 0, b = 0;
+        int64_t fc = 0, bc = 0;
+        if (sn_graph_node_time(g, id, &f, &b, &fc, &bc) != SN_OK) continue;
+        total += f + b;
+        forwards = fc > forwards ? fc : forwards;
+        backwards = bc > backwards ? bc : backwards;
+    }
+    printf("profile: %.2f s in the modules; ms per call of %lld forwards (training and "
+           "evaluation) and %lld backwards\n  %-3s %-12s %9s %9s %6s\n",
+           total, (long long)forwards, (long long)backwards, "#", "module", "forward", "backward",
+           "share");
+    int first = 0;
+    for (int i = 0; i <= n_modules; i++) {
+        /* the row after the last module: the loss, when one was compiled in */
+        const int last = i < n_modules ? sn_model_module_node(m, i) : n_nodes - 1;
+        double f = 0, b = 0;
+        for (int id = first; id <= last; id++) {
+            double fi = 0, bi = 0;
+            if (sn_graph_node_time(g, id, &fi, &bi, NULL, NULL) == SN_OK) f += fi, b += bi;
+        }
+        first = last + 1;
+        if (i == n_modules && f + b == 0) break;
+        printf("  %-3d %-12s %9.3f %9.3f %5.1f%%\n", i,
+               i < n_modules ? sn_module_kind_name(sn_model_module(m, i)->kind) : "loss",
+               forwards ? 1e3 * f / (double)forwards : 0.0,
+               backwards ? 1e3 * b / (double)backwards : 0.0, total > 0 ? 100 * (f + b) / total : 0.0);
+    }
 }
 
 /* ---- the report ---- */
@@ -365,6 +403,8 @@ int cli_train(int argc, char **argv) {
         CLI_OPTION("--log-steps", NULL, CLI_FLAG, &a.log_steps, "also log every step's loss"),
         CLI_INT_OPTION("--health-every", "K", &a.health_every, 0, INT32_MAX,
                        "per-layer health every K steps: table, warnings, log (default 0 = off)"),
+        CLI_OPTION("--profile", NULL, CLI_FLAG, &a.profile,
+                   "after training, print each module's forward and backward time"),
         CLI_INT_OPTION("--max-steps", "N", &a.max_steps, 1, INT64_MAX, "stop after N steps in all"),
         CLI_INT_OPTION("--limit", "N", &a.limit, 1, INT64_MAX,
                        "use only the first N examples of each split"),
@@ -415,6 +455,7 @@ int cli_train(int argc, char **argv) {
         goto done;
     }
     print_result(&result, a.out);
+    if (a.profile) print_profile(cm.model);
     if (a.report) status = write_report(a.report, a.log, cm.model, test);
 
 done:

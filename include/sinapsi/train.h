@@ -158,6 +158,9 @@ typedef struct sn_train_opts {
                                printed per epoch, logged, and given to on_health */
     sn_health_fn on_health; /* or NULL */
     void *health_user;      /* passed to on_health */
+    int profile;            /* 1 = time every graph node (sn_graph_set_profiling) from the
+                               first step; read with sn_graph_node_time afterwards
+                               (forward times include the evaluation passes) */
 } sn_train_opts;
 
 sn_train_opts sn_train_defaults(void);

@@ -118,6 +118,7 @@ static sn_status compile(trainer *t) {
     c.keep_modules = t->o.health_every > 0;
     if ((st = sn_model_compile(t->m, &c)) != SN_OK) return st;
     t->g = sn_model_graph(t->m);
+    if (t->o.profile && (st = sn_graph_set_profiling(t->g, 1)) != SN_OK) return st;
     t->params = sn_graph_params(t->g, &t->n_params);
     t->grads = sn_graph_grads(t->g, &t->n_params);
     return SN_OK;
