@@ -203,7 +203,9 @@ static void test_route_bits(void **state) {
     static const gemm_case shapes[] = {
         {64, 256, 784, 1.0f, 1.0f, 0},  {256, 784, 64, 1.0f, 1.0f, 0},
         {64, 9216, 128, 1.0f, 1.0f, 0}, {64, 128, 9216, 1.0f, 0.0f, 0},
-        {64, 10, 128, 1.0f, 1.0f, 0},
+        {64, 10, 128, 1.0f, 1.0f, 0},   {64, 120, 400, 1.0f, 1.0f, 0},
+        {64, 400, 120, 1.0f, 1.0f, 0},  {120, 400, 64, 1.0f, 1.0f, 0},
+        {64, 84, 120, 1.0f, 1.0f, 0},   {84, 120, 64, 1.0f, 0.0f, 0},
     };
     sn_rng rng;
     sn_rng_seed(&rng, 13, 0);
@@ -242,6 +244,69 @@ static void test_route_bits(void **state) {
         }
 }
 
+/* The cut of sn_sgemm_plan: 1, 2 or 4 blocks that tile C's rows or columns
+ * without overlap, each but the last a whole number of the kernel's units;
+ * and running the blocks one by one in any order gives the bits of sn_sgemm. */
+static void test_plan_cut(void **state) {
+    (void)state;
+    static const gemm_case shapes[] = {
+        {64, 120, 400, 1, 1, 0}, {64, 400, 120, 1, 1, 0}, {120, 400, 64, 1, 1, 0},
+        {64, 84, 120, 1, 1, 0},  {64, 10, 84, 1, 1, 0},   {256, 784, 64, 1, 1, 0},
+        {64, 256, 784, 1, 1, 0}, {290, 700, 50, 1, 1, 0}, {1, 5000, 300, 1, 1, 0},
+        {3000, 2, 300, 1, 1, 0}, {0, 10, 10, 1, 1, 0},    {10, 0, 10, 1, 1, 0},
+    };
+    sn_rng rng;
+    sn_rng_seed(&rng, 17, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const gemm_case *gc = &shapes[s];
+            const int ta = t & 1, tb = t >> 1, lda = ta ? gc->m : gc->k, ldb = tb ? gc->k : gc->n;
+            const size_t size_c = (size_t)gc->m * gc->n;
+            float *a = random_floats(&rng, (size_t)gc->m * gc->k + 1);
+            float *b = random_floats(&rng, (size_t)gc->k * gc->n + 1);
+            float *want = random_floats(&rng, size_c + 1),
+                  *got = malloc((size_c + 1) * sizeof *got);
+            assert_non_null(got);
+            memcpy(got, want, (size_c + 1) * sizeof *got);
+            const sn_sgemm_job job =
+                sn_sgemm_plan(ta, tb, gc->m, gc->n, gc->k, 1.0f, a, lda, b, ldb, 1.0f, got, gc->n);
+            assert_true(job.chunks == 1 || job.chunks == 2 || job.chunks == 3 || job.chunks == 4);
+            const int len = job.by_rows ? gc->m : gc->n;
+            int covered = 0;
+            for (int c = 0; c < job.chunks; c++) {
+                int first, count;
+                sn_sgemm_block_range(&job, c, &first, &count);
+                assert_int_equal(first, covered);
+                assert_true(count >= 0 && (count == job.block || c == job.chunks - 1));
+                if (job.chunks > 1) assert_int_equal(job.block % 8, 0); /* whole units */
+                covered += count;
+            }
+            assert_int_equal(covered, len);
+            /* Blocks last to first on this thread; sn_sgemm on 2 threads. */
+            for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
+            SN_ASSERT_OK(sn_set_threads(2));
+            sn_sgemm(ta, tb, gc->m, gc->n, gc->k, 1.0f, a, lda, b, ldb, 1.0f, want, gc->n);
+            SN_ASSERT_OK(sn_set_threads(0));
+            assert_memory_equal(got, want, (size_c + 1) * sizeof *got);
+            free(a);
+            free(b);
+            free(want);
+            free(got);
+        }
+#if defined(__AVX512F__)
+    /* The cuts that gemm.c's comment gives for LeNet-5's Linear(400, 120) at
+     * batch 64 (AVX-512: panels of 32 columns, blocks of 8 rows). */
+    const sn_sgemm_job fwd =
+        sn_sgemm_plan(0, 1, 64, 120, 400, 1, NULL, 400, NULL, 400, 0, NULL, 120);
+    assert_true(fwd.one == sn_sgemm_portable && !fwd.by_rows && fwd.block == 32 && fwd.chunks == 4);
+    const sn_sgemm_job dx =
+        sn_sgemm_plan(0, 0, 64, 400, 120, 1, NULL, 120, NULL, 400, 0, NULL, 400);
+    assert_true(dx.by_rows && dx.block == 16 && dx.chunks == 4);
+    /* Under 1 MFLOP: one block. */
+    assert_int_equal(sn_sgemm_plan(0, 1, 64, 10, 84, 1, NULL, 84, NULL, 84, 0, NULL, 10).chunks, 1);
+#endif
+}
+
 static void test_seam_matches_reference(void **state) {
     (void)state;
     char label[64];
@@ -274,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_own_kernel_block_edges),
         cmocka_unit_test(test_negative_control),
         cmocka_unit_test(test_route_bits),
+        cmocka_unit_test(test_plan_cut),
         cmocka_unit_test(test_backend_name),
         cmocka_unit_test(test_degenerate_sizes),
     };

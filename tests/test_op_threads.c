@@ -1,6 +1,6 @@
 /*
  * The ops that split their work on the pool (src/ops/chunks.h: activations,
- * dropout, add, reshape, the pools, batch_norm, linear's bias passes), the
+ * dropout, add, reshape, the pools, batch_norm, linear's products and bias), the
  * optimisers' updates and the graph's gradient clearing give the same bits for
  * 1, 2 and 3 threads, at sizes above SN_PARALLEL_MIN_FLOATS (below it they run
  * on one thread) and of several chunks (about SN_CHUNK_FLOATS floats each)
@@ -132,8 +132,9 @@ static void build_batch_norm(op_graph *og) {
     og->out = sn_batch_norm(g, x, w, b, mean, var, count, 0.1f, 1e-5f);
 }
 
-/* x (290, 50), W (700, 50), b (700): y (203,000 floats) in 13 chunks of 23
- * rows, db in 13 chunks of 56 columns of dy; dx and dW are GEMMs. */
+/* x (290, 50), W (700, 50), b (700): y (203,000 floats) in 4 blocks of 80
+ * rows (the last 50) with the bias, db in 13 chunks of 56 columns of dy, in
+ * the same job as dx's and dW's blocks. */
 static void build_linear(op_graph *og) {
     sn_graph *g = og->g;
     const int x = sn_input(g, "x", 2, (int64_t[]){290, 50});
@@ -144,6 +145,37 @@ static void build_linear(op_graph *og) {
     og->in[og->n_in++] = w;
     og->in[og->n_in++] = b;
     og->out = sn_linear(g, x, w, b);
+}
+
+/* Linear at the benchmark models' shapes, batch 64 (x, W and b want
+ * gradients): the forward and backward products run as one pool job each,
+ * cut by src/backend/cpu/gemm.c into 1, 2 or 4 blocks of whole kernel panels
+ * (by rows or by columns), with the bias fused into the blocks. */
+static void build_linear_shape(op_graph *og, int64_t in, int64_t out) {
+    sn_graph *g = og->g;
+    const int x = sn_input(g, "x", 2, (int64_t[]){64, in});
+    SN_ASSERT_OK(sn_graph_set_requires_grad(g, x, 1));
+    const int w = sn_param(g, "w", 2, (int64_t[]){out, in});
+    const int b = sn_param(g, "b", 1, (int64_t[]){out});
+    og->in[og->n_in++] = x;
+    og->in[og->n_in++] = w;
+    og->in[og->n_in++] = b;
+    og->out = sn_linear(g, x, w, b);
+}
+static void build_linear_400_120(op_graph *og) {
+    build_linear_shape(og, 400, 120);
+}
+static void build_linear_120_84(op_graph *og) {
+    build_linear_shape(og, 120, 84);
+}
+static void build_linear_84_10(op_graph *og) {
+    build_linear_shape(og, 84, 10);
+}
+static void build_linear_784_256(op_graph *og) {
+    build_linear_shape(og, 784, 256);
+}
+static void build_linear_256_128(op_graph *og) {
+    build_linear_shape(og, 256, 128);
 }
 
 static const thread_case thread_cases[] = {
@@ -163,6 +195,11 @@ static const thread_case thread_cases[] = {
     {"batch_norm (training)", build_batch_norm, 1},
     {"batch_norm (evaluation)", build_batch_norm, 0},
     {"linear", build_linear, 1},
+    {"linear 400->120 (LeNet-5)", build_linear_400_120, 1},
+    {"linear 120->84 (LeNet-5)", build_linear_120_84, 1},
+    {"linear 84->10 (LeNet-5)", build_linear_84_10, 1},
+    {"linear 784->256 (MLP)", build_linear_784_256, 1},
+    {"linear 256->128 (MLP)", build_linear_256_128, 1},
 };
 
 /* Output, updated buffers and every gradient of one forward and backward with

@@ -9,6 +9,7 @@
 #include "ops/op.h"
 
 #include "backend/cpu/gemm.h"
+#include "core/parallel.h"
 #include "ops/chunks.h"
 
 static sn_status linear_infer(sn_op_io *io, size_t *work_size) {
@@ -34,44 +35,88 @@ static sn_status linear_infer(sn_op_io *io, size_t *work_size) {
     return sn_shape_make(&io->out_shape, 2, dims);
 }
 
-/* The bias passes run on the pool (src/ops/chunks.h): the broadcast over
- * chunks of rows of y, the column sum over chunks of columns of dy, each
- * column summed by one chunk in row order, so any thread count gives the
- * same bits. The GEMMs cut themselves (src/backend/cpu/gemm.c). */
+/* Forward and backward each run as ONE job on the pool (src/core/parallel.h):
+ * the blocks of sn_sgemm's cut of each product (gemm.h: whole kernel panels,
+ * 1, 2 or 4 per product by its size, the same for any thread count), with the
+ * bias passes fused in:
+ *   forward   chunk c: y's block c (rows or columns) = b, then += x W^T
+ *             (beta = 1) over the same block, while it is in cache;
+ *   backward  the blocks of dx = dy W, then those of dW = dy^T x, then db in
+ *             chunks of whole columns of dy (each column summed by one chunk,
+ *             rows in order). dx and dW are independent, so their blocks share
+ *             the threads: LeNet-5's Linear(120, 84) has one block each.
+ * Every element is computed by one chunk in an order fixed by the shapes, so
+ * any thread count gives the same bits, those of sn_sgemm's. */
 typedef struct linear_job {
     const sn_op_io *io;
     int n, out;
+    sn_sgemm_job y;        /* forward */
+    sn_sgemm_job dx, dw;   /* backward; chunks = 0 when the gradient is not wanted */
+    int db_chunks, db_per; /* db: chunks of db_per columns */
 } linear_job;
 
-/* Rows [first, end) of y (N, out) = b. */
-static void linear_bias_rows(void *ctx, int64_t first, int64_t end) {
+/* y (N, out) = b over the block of y's cut `chunk`, then y += x W^T there. */
+static void linear_forward_chunk(void *ctx, int chunk, int worker) {
+    (void)worker;
     const linear_job *job = ctx;
     const float *restrict b = job->io->in[2]; /* (out) */
-    float *restrict y = job->io->out;         /* (N, out) */
-    for (int64_t i = first; i < end; i++)
-        for (int o = 0; o < job->out; o++) y[i * job->out + o] = b[o];
+    if (b) {
+        float *restrict y = job->io->out; /* (N, out) */
+        int first, count;
+        sn_sgemm_block_range(&job->y, chunk, &first, &count);
+        const int row0 = job->y.by_rows ? first : 0, rows = job->y.by_rows ? count : job->n;
+        const int col0 = job->y.by_rows ? 0 : first, cols = job->y.by_rows ? job->out : count;
+        for (int64_t i = row0; i < row0 + rows; i++)
+            for (int o = col0; o < col0 + cols; o++) y[i * job->out + o] = b[o];
+    }
+    sn_sgemm_run_block(&job->y, chunk);
 }
 
-/* Columns [first, end) of db (out) += sum_n dy[n]. */
-static void linear_bias_grad_columns(void *ctx, int64_t first, int64_t end) {
-    const linear_job *job = ctx;
+/* Threads for a job of `flops`: one below LINEAR_POOL_MIN_FLOPS, where
+ * handing out a pool job costs more than it saves. LeNet-5's Linear(84, 10)
+ * backward (0.2 MFLOP, ~1 us of one core: dx, dW and db one chunk each)
+ * measured 3.3 us inline, 12 us as a job on 2 threads of a busy machine. */
+#define LINEAR_POOL_MIN_FLOPS 1000000.0
+static int linear_workers(const sn_op_io *io, double flops) {
+    return flops >= LINEAR_POOL_MIN_FLOPS ? io->workers : 1;
+}
+
+/* Columns [first, end) of db (out) += sum_n dy[n], n ascending. */
+static void linear_bias_grad_columns(const linear_job *job, int first, int end) {
     const float *restrict dy = job->io->dout; /* (N, out) */
     float *restrict db = job->io->din[2];     /* (out) */
     for (int64_t i = 0; i < job->n; i++)
-        for (int64_t o = first; o < end; o++) db[o] += dy[i * job->out + o];
+        for (int o = first; o < end; o++) db[o] += dy[i * job->out + o];
+}
+
+/* Chunks [0, dx) are dx's blocks, then dW's, then db's. */
+static void linear_backward_chunk(void *ctx, int chunk, int worker) {
+    (void)worker;
+    const linear_job *job = ctx;
+    if (chunk < job->dx.chunks) {
+        sn_sgemm_run_block(&job->dx, chunk);
+        return;
+    }
+    chunk -= job->dx.chunks;
+    if (chunk < job->dw.chunks) {
+        sn_sgemm_run_block(&job->dw, chunk);
+        return;
+    }
+    chunk -= job->dw.chunks;
+    const int first = chunk * job->db_per;
+    linear_bias_grad_columns(job, first,
+                             first + job->db_per < job->out ? first + job->db_per : job->out);
 }
 
 static sn_status linear_forward(sn_op_io *io) {
     const int n = (int)io->in_shape[0].dim[0], in = (int)io->in_shape[1].dim[1];
     const int out = (int)io->in_shape[1].dim[0];
     const float *x = io->in[0], *w = io->in[1], *b = io->in[2];
-    float *y = io->out;
-    if (b) {
-        /* y starts as the broadcast bias, then the GEMM adds x W^T with beta = 1. */
-        linear_job job = {io, n, out};
-        sn_parallel_items(n, out, io->workers, linear_bias_rows, &job);
-    }
-    sn_sgemm(0, 1, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, y, out);
+    linear_job job = {.io = io, .n = n, .out = out};
+    /* y = x W^T (+ y, which holds the broadcast bias) */
+    job.y = sn_sgemm_plan(0, 1, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, io->out, out);
+    sn_parallel_for(job.y.chunks, linear_workers(io, 2.0 * n * out * in), linear_forward_chunk,
+                    &job);
     return SN_OK;
 }
 
@@ -79,13 +124,19 @@ static void linear_backward(sn_op_io *io) {
     const int n = (int)io->in_shape[0].dim[0], in = (int)io->in_shape[1].dim[1];
     const int out = (int)io->in_shape[1].dim[0];
     const float *x = io->in[0], *w = io->in[1], *dy = io->dout;
-    if (io->din[0]) sn_sgemm(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, io->din[0], in);
-    if (io->din[1]) sn_sgemm(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, io->din[1], in);
+    linear_job job = {.io = io, .n = n, .out = out};
+    if (io->din[0])
+        job.dx = sn_sgemm_plan(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, io->din[0], in);
+    if (io->din[1])
+        job.dw = sn_sgemm_plan(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, io->din[1], in);
     if (io->din[2]) {
-        /* Chunks of whole columns, about SN_CHUNK_FLOATS of dy each. */
-        linear_job job = {io, n, out};
-        sn_parallel_items(out, n, io->workers, linear_bias_grad_columns, &job);
+        /* Chunks of whole columns, about SN_CHUNK_FLOATS of dy each (src/ops/chunks.h). */
+        job.db_per = (int)sn_items_per_chunk(n);
+        job.db_chunks = sn_chunk_count(out, job.db_per);
     }
+    const double flops = 2.0 * n * out * in * ((io->din[0] != NULL) + (io->din[1] != NULL));
+    sn_parallel_for(job.dx.chunks + job.dw.chunks + job.db_chunks, linear_workers(io, flops),
+                    linear_backward_chunk, &job);
 }
 
 /* Backward reads x (for dW) and W (for dx), never y or b. */

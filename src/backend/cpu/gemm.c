@@ -397,8 +397,12 @@ static void sgemm_cblas(int trans_a, int trans_b, int m, int n, int k, float alp
  *   256x10x84 NT 109/69 (OpenBLAS is slow there);
  *   outside it OpenBLAS is faster: 10 columns at 64 rows (64x10x128 NT
  *   79/186: a vector of 16 lanes holds 10), 10 rows (10x84x64 TN 115/185),
- *   k = 10 (64x128x10 NN 180/207), under 1M (64x120x84 NN 206/214), k = 36864
- *   (64x288x36864 NT 137/144).
+ *   k = 10 (64x128x10 NN 180/207), k = 36864 (64x288x36864 NT 137/144).
+ * Under 1M multiply-adds, LeNet-5's Linear(120, 84) at batch 64, the own
+ * kernel is within the noise or 7% slower than the Cooperlake kernels
+ * (64x84x120 NT 162/164, 64x120x84 NN 209/224, 84x120x64 TN 215/229) but
+ * 1.6-2x faster than the Haswell ones that this machine's environment selects
+ * (OPENBLAS_CORETYPE=Haswell: 166/106, 180/101, 210/116): it takes them.
  * Only in AVX-512 builds, where this was measured; the AVX and SSE variants
  * of the kernel were not measured against OpenBLAS, so CBLAS keeps them. The
  * rule reads the shape only: a product's bits do not depend on the
@@ -409,7 +413,7 @@ int sn_sgemm_own_route(int trans_a, int trans_b, int m, int n, int k) {
     (void)m, (void)n, (void)k;
     return 0;
 #elif defined(SINAPSI_HAVE_CBLAS)
-    return k >= 32 && k <= 16384 && (m >= 256 || (m >= 16 && n >= 32 && (double)m * n * k >= 1e6));
+    return k >= 32 && k <= 16384 && (m >= 256 || (m >= 16 && n >= 32));
 #else
     (void)m, (void)n, (void)k;
     return 1;
@@ -419,80 +423,135 @@ int sn_sgemm_own_route(int trans_a, int trans_b, int m, int n, int k) {
 /* A large product is cut into blocks of C rows or C columns, one chunk each,
  * on the thread pool. Each element of C is still one call's dot product over
  * the whole of k, and the cut depends on (m, n, k) only, so the bits do not
- * depend on the thread count. The cut is along the longer side of C: a chunk
- * of rows re-packs all of op(B) (k x n), a chunk of columns all of op(A)
- * (m x k), and the shorter side's operand is the cheaper one to repeat. */
+ * depend on the thread count.
+ *
+ * The number of blocks is a power of two, 1, 2 or 4 (an even share for 1, 2
+ * or 4 threads), one per SPLIT_MIN_FLOPS of work. The blocks are whole units
+ * of the kernel that computes them: for the own kernel, panels of GEMM_NR
+ * columns or blocks of GEMM_MR rows (a block of 48 columns would run a panel
+ * of 32 and one of 16 at a half-width kernel), for CBLAS 16 rows or columns.
+ * The own kernel takes the side that splits more evenly, columns on a tie:
+ * a block of columns repeats only reads of op(A) (never packed), a block of
+ * rows re-packs op(B) when B is transposed. (LeNet-5's Linear(400, 120) at
+ * batch 64: 120 columns are 4 panels, 1 per block; its dx, 64 x 400, 4
+ * blocks of 16 rows, as 400 columns are 13 panels.) CBLAS packs both
+ * operands, so its cut is along the longer side of C (each block repeats the
+ * packing of the shorter side's operand). */
 enum {
-    /* A chunk per 2 MFLOP (~10 us of one core), at most 4 (an even share for 1,
-     * 2 or 4 threads; each chunk repeats the packing of one operand). Measured
-     * on the MLP's products at batch 64, 2 threads (bench_model, best of 3):
-     * 4 MFLOP / 8 chunks 116,000 img/s, 2 MFLOP / 4 chunks 128,000. */
-    SPLIT_MIN_FLOPS = 2000000,
+    /* A block per 0.5 MFLOP (~2.5 us of one core at 200 GFLOP/s), at most 4.
+     * LeNet-5 at batch 64, 2 threads, bench_model --profile, medians of 5
+     * (us per step, Linear(400,120) fwd/bwd, Linear(120,84) fwd/bwd): 0.5
+     * MFLOP 37/31, 6.4/8.5; 1 MFLOP 37/30, 8.7/8.1; the former 2 MFLOP
+     * 44/32, 8.6/9.4 (noisy VM: read +-15%). */
+    SPLIT_MIN_FLOPS = 500000,
     SPLIT_MAX_CHUNKS = 4,
-    SPLIT_ALIGN = 16 /* blocks are multiples of 16 rows/columns: whole SIMD panels */
+    SPLIT_BLAS_UNIT = 16
 };
 
-typedef struct gemm_split {
-    sn_sgemm_fn one;
-    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
-    float alpha, beta;
-    const float *a, *b;
-    float *c;
-    int by_rows, block; /* cut C into blocks of `block` rows (by_rows) or columns */
-} gemm_split;
+/* ceil(a / b) for a >= 0, b >= 1. */
+static int ceil_div(int a, int b) {
+    return (a + b - 1) / b;
+}
+
+sn_sgemm_job sn_sgemm_plan_cut(sn_sgemm_fn one, int trans_a, int trans_b, int m, int n, int k,
+                               float alpha, const float *a, int lda, const float *b, int ldb,
+                               float beta, float *c, int ldc) {
+    sn_sgemm_job job = {.one = one,
+                        .trans_a = trans_a,
+                        .trans_b = trans_b,
+                        .m = m,
+                        .n = n,
+                        .k = k,
+                        .lda = lda,
+                        .ldb = ldb,
+                        .ldc = ldc,
+                        .alpha = alpha,
+                        .beta = beta,
+                        .a = a,
+                        .b = b,
+                        .c = c,
+                        .block = n > 0 ? n : 1,
+                        .chunks = 1};
+    if (m <= 0 || n <= 0) return job;
+    const double flops = 2.0 * m * n * k;
+    int want = 1;
+    while (want < SPLIT_MAX_CHUNKS && flops >= (double)SPLIT_MIN_FLOPS * (2 * want)) want *= 2;
+    const int own = one == sn_sgemm_portable;
+    const int row_unit = own ? GEMM_MR : SPLIT_BLAS_UNIT,
+              col_unit = own ? GEMM_NR : SPLIT_BLAS_UNIT;
+    const int row_units = ceil_div(m, row_unit), col_units = ceil_div(n, col_unit);
+    int by_rows;
+    if (own) {
+        /* The largest block of `want`, in units: the side with the smaller
+         * one (relative to its units) wastes less of the other threads. */
+        const int rows_per = ceil_div(row_units, want), cols_per = ceil_div(col_units, want);
+        by_rows = (long long)rows_per * col_units < (long long)cols_per * row_units;
+    } else {
+        by_rows = m >= n;
+    }
+    const int units = by_rows ? row_units : col_units;
+    if (want > units) want = units;
+    job.by_rows = by_rows;
+    job.block = ceil_div(units, want) * (by_rows ? row_unit : col_unit);
+    job.chunks = sn_chunk_count(by_rows ? m : n, job.block);
+    return job;
+}
+
+void sn_sgemm_block_range(const sn_sgemm_job *job, int chunk, int *first, int *count) {
+    const int len = job->by_rows ? job->m : job->n;
+    *first = chunk * job->block;
+    *count = min_int(job->block, len - *first);
+    if (*count < 0) *count = 0;
+}
+
+void sn_sgemm_run_block(const sn_sgemm_job *s, int chunk) {
+    int start, count;
+    sn_sgemm_block_range(s, chunk, &start, &count);
+    if (s->by_rows) {
+        /* Rows [start, start+count) of op(A): row r is at a + r*lda, or column r of A^T. */
+        const float *a = s->a + (size_t)start * (s->trans_a ? 1 : (size_t)s->lda);
+        s->one(s->trans_a, s->trans_b, count, s->n, s->k, s->alpha, a, s->lda, s->b, s->ldb,
+               s->beta, s->c + (size_t)start * s->ldc, s->ldc);
+    } else {
+        /* Columns [start, start+count) of op(B). */
+        const float *b = s->b + (size_t)start * (s->trans_b ? (size_t)s->ldb : 1);
+        s->one(s->trans_a, s->trans_b, s->m, count, s->k, s->alpha, s->a, s->lda, b, s->ldb,
+               s->beta, s->c + start, s->ldc);
+    }
+}
 
 static void gemm_split_chunk(void *ctx, int chunk, int worker) {
     (void)worker;
-    const gemm_split *s = ctx;
-    const int start = chunk * s->block;
-    if (s->by_rows) {
-        const int rows = min_int(s->block, s->m - start);
-        /* Rows [start, start+rows) of op(A): row r is at a + r*lda, or column r of A^T. */
-        const float *a = s->a + (size_t)start * (s->trans_a ? 1 : (size_t)s->lda);
-        s->one(s->trans_a, s->trans_b, rows, s->n, s->k, s->alpha, a, s->lda, s->b, s->ldb, s->beta,
-               s->c + (size_t)start * s->ldc, s->ldc);
-    } else {
-        const int cols = min_int(s->block, s->n - start);
-        /* Columns [start, start+cols) of op(B). */
-        const float *b = s->b + (size_t)start * (s->trans_b ? (size_t)s->ldb : 1);
-        s->one(s->trans_a, s->trans_b, s->m, cols, s->k, s->alpha, s->a, s->lda, b, s->ldb, s->beta,
-               s->c + start, s->ldc);
-    }
+    sn_sgemm_run_block(ctx, chunk);
 }
 
 void sn_sgemm_split(sn_sgemm_fn one, int trans_a, int trans_b, int m, int n, int k, float alpha,
                     const float *a, int lda, const float *b, int ldb, float beta, float *c,
                     int ldc) {
     sn_parallel_init();
-    const double flops = 2.0 * m * n * k;
-    /* The own kernel never packs op(A), so a block of columns repeats nothing
-     * but reads of A, while a block of rows would pack (transposed B) the same
-     * panels of B again: it is cut by columns unless C is too narrow. */
-    const int by_rows = one == sn_sgemm_portable ? n < 2 * SPLIT_ALIGN : m >= n;
-    const int longer = by_rows ? m : n;
-    if (flops < SPLIT_MIN_FLOPS || longer < 2 * SPLIT_ALIGN) {
-        one(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-        return;
-    }
-    int chunks = (int)(flops / SPLIT_MIN_FLOPS);
-    if (chunks > SPLIT_MAX_CHUNKS) chunks = SPLIT_MAX_CHUNKS;
-    if (chunks > longer / SPLIT_ALIGN) chunks = longer / SPLIT_ALIGN;
-    int block = (longer + chunks - 1) / chunks;
-    block = (block + SPLIT_ALIGN - 1) / SPLIT_ALIGN * SPLIT_ALIGN;
-    gemm_split s = {one, trans_a, trans_b, m, n, k, lda,     ldb,
-                    ldc, alpha,   beta,    a, b, c, by_rows, block};
-    sn_parallel_for(sn_chunk_count(longer, block), SN_MAX_THREADS, gemm_split_chunk, &s);
+    sn_sgemm_job job =
+        sn_sgemm_plan_cut(one, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sn_parallel_for(job.chunks, SN_MAX_THREADS, gemm_split_chunk, &job);
 }
 
-void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
-              const float *b, int ldb, float beta, float *c, int ldc) {
+sn_sgemm_job sn_sgemm_plan(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                           const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                           int ldc) {
 #ifdef SINAPSI_HAVE_CBLAS
     const sn_sgemm_fn one =
         sn_sgemm_own_route(trans_a, trans_b, m, n, k) ? sn_sgemm_portable : sgemm_cblas;
 #else
     const sn_sgemm_fn one = sn_sgemm_portable;
 #endif
-    sn_sgemm_split(one, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return sn_sgemm_plan_cut(one, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc) {
+    sn_parallel_init();
+    sn_sgemm_job job =
+        sn_sgemm_plan(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    sn_parallel_for(job.chunks, SN_MAX_THREADS, gemm_split_chunk, &job);
 }
 
 const char *sn_sgemm_backend(void) {

@@ -34,6 +34,33 @@ void sn_sgemm_split(sn_sgemm_fn one, int trans_a, int trans_b, int m, int n, int
                     const float *a, int lda, const float *b, int ldb, float beta, float *c,
                     int ldc);
 
+/* A product and its cut into `chunks` blocks of C, each `block` rows (by_rows)
+ * or columns (the last may be shorter), computed by `one` on one thread. The
+ * cut depends on the shape only (gemm.c says how), so an op may run the blocks
+ * of several products in one pool job (Linear's backward: dx's and dW's) and
+ * get the bits of sn_sgemm for any thread count. */
+typedef struct sn_sgemm_job {
+    sn_sgemm_fn one;
+    int trans_a, trans_b, m, n, k, lda, ldb, ldc;
+    float alpha, beta;
+    const float *a, *b;
+    float *c;
+    int by_rows, block, chunks; /* chunks >= 1 */
+} sn_sgemm_job;
+
+/* The job sn_sgemm would run: its route (sn_sgemm_own_route) and its cut. */
+sn_sgemm_job sn_sgemm_plan(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                           const float *a, int lda, const float *b, int ldb, float beta, float *c,
+                           int ldc);
+/* The same with `one` computing the blocks. */
+sn_sgemm_job sn_sgemm_plan_cut(sn_sgemm_fn one, int trans_a, int trans_b, int m, int n, int k,
+                               float alpha, const float *a, int lda, const float *b, int ldb,
+                               float beta, float *c, int ldc);
+/* Block `chunk` covers rows (by_rows) or columns [*first, *first + *count) of C. */
+void sn_sgemm_block_range(const sn_sgemm_job *job, int chunk, int *first, int *count);
+/* Computes block `chunk` (< job->chunks) on the calling thread. */
+void sn_sgemm_run_block(const sn_sgemm_job *job, int chunk);
+
 /* "cblas" or "portable", for --version and benchmarks. */
 const char *sn_sgemm_backend(void);
 
