@@ -18,14 +18,14 @@
  * times larger (42 MB at batch 64) and stream from memory.
  *
  * Stride 1 with a small K (LeNet-5's layers, both of the benchmark CNN's
- * for dW, its second for forward) goes without the patch matrix where that
- * measured faster: the products of src/backend/cpu/conv_direct.h read x (a
- * zero-padded copy, or kw shifted copies of it, much smaller than col_n)
- * and dy in place, and dx is computed as the full correlation of dy with
- * the flipped kernel straight into dx, without dcol and col2im, for the
- * chunk's images in one call. Which product goes which way depends on the
- * shapes only (sn_conv_direct_route), so the bits do not depend on anything
- * else.
+ * for dW and dx, its second for forward) goes without the patch matrix
+ * where that measured faster: the products of src/backend/cpu/conv_direct.h
+ * read x (a zero-padded copy, or kw shifted copies of it, much smaller than
+ * col_n) and dy in place, and dx is dcol by blocks of a channel's rows,
+ * each added back into dx while in L1 by a col2im that sums in registers,
+ * for the chunk's images in one call. Which product goes which way depends
+ * on the shapes only (sn_conv_direct_route), so the bits do not depend on
+ * anything else.
  *
  * Threads (src/core/parallel.h): forward runs one chunk per image, each image
  * being independent. Backward splits the batch into n_chunks runs of
@@ -312,17 +312,30 @@ static sn_status conv2d_forward(sn_op_io *io) {
 
 /* sum_i row[i] over [0, p) in double. One double accumulator makes every
  * addition wait for the previous one (~4 cycles a term, N*C_out*P terms:
- * 2.4 million per backward of Conv2d(32, 64, 3) at batch 64); 8 partial sums,
- * lane l taking i = l mod 8 and added in a fixed tree, vectorise.
- * Deterministic, and as accurate as one double sum for these lengths. */
+ * 2.4 million per backward of Conv2d(32, 64, 3) at batch 64); ROW_LANES
+ * partial sums, lane l taking i = l mod ROW_LANES and added in a fixed tree,
+ * vectorise: 32 lanes are four independent vectors of 8 doubles with
+ * AVX-512, so that four chains of additions run at once (8 lanes, one
+ * chain, took a fifth of LeNet-5's first layer's backward). Deterministic,
+ * and as accurate as one double sum for these lengths (a float has 24 bits,
+ * so the sums are exact unless the terms span more than 29 binades). */
+enum { ROW_LANES = 32 }; /* the tree below is written for 32 */
+
 static double row_sum(const float *row, int p) {
-    double lane[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+    double lane[ROW_LANES] = {0.0};
     int i = 0;
-    for (; i + 8 <= p; i += 8)
-        for (int l = 0; l < 8; l++) lane[l] += (double)row[i + l];
-    for (int l = 0; i < p; i++, l++) lane[l] += (double)row[i];
-    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) +
-           ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+    for (; i + ROW_LANES <= p; i += ROW_LANES)
+        for (int l = 0; l < ROW_LANES; l++) lane[l] += (double)row[i + l];
+    /* the last p mod ROW_LANES terms, the other lanes adding +0 (exact):
+     * one masked pass instead of a scalar loop through the lanes in memory */
+    if (i < p)
+        for (int l = 0; l < ROW_LANES; l++) lane[l] += i + l < p ? (double)row[i + l] : 0.0;
+    /* the tree: lane l += lane l + half for half = 16, 8, 4, 2, 1, written
+     * out (as a loop it ran through memory, a tenth of the time at P = 784) */
+    double s[8];
+    for (int l = 0; l < 8; l++) s[l] = (lane[l] + lane[l + 16]) + (lane[l + 8] + lane[l + 24]);
+    const double t0 = s[0] + s[4], t1 = s[1] + s[5], t2 = s[2] + s[6], t3 = s[3] + s[7];
+    return (t0 + t2) + (t1 + t3);
 }
 
 /* Chunk c = images [c*ipc, min(N, (c+1)*ipc)): dW and db of those images into

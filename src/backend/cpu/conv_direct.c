@@ -53,26 +53,39 @@ static int weight_grad_group(const sn_im2col_geometry *g) {
     return group < SN_CONV_DIRECT_GROUP ? (int)group : SN_CONV_DIRECT_GROUP;
 }
 
-/* dx's scratch, in floats from its start:
- *   wt (C_in, kh*C_out*kw)   wt[c][(ki*C_out + o)*kw + kj] = w[o, c, ki, kj]
- *   dyz (C_out, Hp+kh+1, Wp) dy's row i at row i + kh, columns [0, OW), zeros
- *                            elsewhere: the rows a tap reads above and below
- *                            dy, and the Wp - OW = kw - 1 columns after each
- *                            row, which reads left of a row's start wrap into
- *   wide (C_in, (H-1)*Wp + W) */
-typedef struct grad_layout {
-    int64_t dyz, dyz_plane, wide, end;
-} grad_layout;
+/* dx is dcol = W^T dy by blocks of rows, then col2im
+ * (sn_conv_gemm_col2im_channel) of each channel, while the block is in L1:
+ *  - rows: the kh*kw rows (c, ki, kj) of `group` consecutive input channels,
+ *    at least DX_ROWS of them where C_in allows (a 3x3 kernel's 9 rows made
+ *    blocks of 5 and 4 rows, with fewer multiply-adds per load);
+ *  - columns: `fold` images' dy copied side by side, dyc (C_out, fold*P),
+ *    so that the product's rows are fold*P long, with one partial vector per
+ *    fold images instead of one per image (LeNet-5's second layer: P = 100 is
+ *    6.25 vectors, 4 images 25; dx 150 -> 162 GFLOP/s, bench_conv_gemm
+ *    --layers); only while fold*P <= FOLD_COLUMNS: at the CNN's second layer
+ *    (P = 576) 4 images' dyc and dcol stream from L2 and ran 25% slower.
+ * The scratch: dyc (when fold > 1), then dcol (group*kh*kw, fold*P). */
+enum { DX_ROWS = 16, DX_FOLD = 4, FOLD_COLUMNS = 512 };
 
-static grad_layout grad_layout_of(const sn_im2col_geometry *g, int c_out) {
-    grad_layout l;
-    const int64_t wp = padded_width(g), hp = (int64_t)g->height + 2 * (int64_t)g->pad_h;
-    l.dyz = round_to_slot((int64_t)g->channels * c_out * g->kernel_h * g->kernel_w);
-    l.dyz_plane = (hp + g->kernel_h + 1) * wp;
-    l.wide = l.dyz + round_to_slot(c_out * l.dyz_plane);
-    l.end =
-        l.wide + round_to_slot((int64_t)g->channels * (((int64_t)g->height - 1) * wp + g->width));
-    return l;
+static int grad_max_fold(const sn_im2col_geometry *g) {
+    const int fold = FOLD_COLUMNS / (g->out_h * g->out_w);
+    return fold < 1 ? 1 : fold > DX_FOLD ? DX_FOLD : fold;
+}
+
+static int grad_group(const sn_im2col_geometry *g) {
+    const int taps = g->kernel_h * g->kernel_w, group = (DX_ROWS + taps - 1) / taps;
+    return group < g->channels ? group : g->channels;
+}
+
+static int64_t grad_dcol_offset(const sn_im2col_geometry *g, int c_out) {
+    const int fold = grad_max_fold(g);
+    return fold == 1 ? 0 : round_to_slot((int64_t)c_out * fold * g->out_h * g->out_w);
+}
+
+static int64_t grad_scratch(const sn_im2col_geometry *g, int c_out) {
+    return grad_dcol_offset(g, c_out) +
+           round_to_slot((int64_t)grad_group(g) * g->kernel_h * g->kernel_w * grad_max_fold(g) *
+                         g->out_h * g->out_w);
 }
 
 int sn_conv_direct_route(const sn_im2col_geometry *g, int c_out) {
@@ -88,26 +101,27 @@ int sn_conv_direct_route(const sn_im2col_geometry *g, int c_out) {
      * without FMA against a CBLAS), the kernels here would lose as well. */
     if (!sn_conv_gemm_route(SN_CONV_FORWARD, c_out, (int)k, p)) return 0;
     /* Measured (bench_conv_gemm --layers --best, one thread, AVX-512 (Zen 5);
-     * GFLOP/s of the im2col path -> direct, 4 images a call):
+     * GFLOP/s of the im2col path -> direct, 4 images a call; medians of 5):
      *                          forward       dW            dx
-     *   LeNet (1,6,5,p2) 28x28  55 -> 180     58 -> 163     61 -> 68
-     *   LeNet (6,16,5) 14x14    78 -> 172     65 -> 150     74 -> 125
-     *   CNN (1,32,3) 28x28     126 -> 98     127 -> 163    155 -> 54
-     *   CNN (32,64,3) 26x26    199 -> 227    149 -> 168    203 -> 214
+     *   LeNet (1,6,5,p2) 28x28  57 -> 192     56 -> 192     65 -> 106
+     *   LeNet (6,16,5) 14x14    81 -> 195     70 -> 170     77 -> 164
+     *   CNN (1,32,3) 28x28     136 -> 100    130 -> 165    165 -> 213
+     *   CNN (32,64,3) 26x26    210 -> 239    156 -> 182    220 -> 236
      * Forward: im2col writes K*P floats, the direct path copies C_out*P out of
      * its wide result (or kw copies of x, forward_from_shifted), so it wins
      * when K >= C_out. dW: xs is Hp/(kh*OH) of the patch matrix and every
      * multiply-add is a real one, so it wins at every layer measured; below
      * P = 64 columns an image (4 vectors) it is left to conv_gemm.h, which
-     * sends such thin products to sn_sgemm (sn_conv_gemm_route). dx: the cost
-     * of col2im is shared by C_out rows of products, so it matters less as
-     * C_out grows, while the zeros of dyz grow with the products: direct up
-     * to C_out = 16 (the CNN's second layer, 5% apart, stays by im2col). */
+     * sends such thin products to sn_sgemm (sn_conv_gemm_route). dx: the same
+     * products as im2col's, by blocks that stay in L1, and a col2im that sums
+     * in registers instead of scattering into dx: it wins at every layer
+     * measured, but for a 1x1 kernel dcol is laid out as dx already (a plain
+     * add without padding), which im2col's path does as well. */
     int route = 0;
     if (k >= c_out) route |= SN_CONV_DIRECT_FORWARD;
     if (p >= 64) route |= SN_CONV_DIRECT_WEIGHT_GRAD;
-    if (c_out <= 16 && (int64_t)c_out * g->kernel_h * g->kernel_w <= SN_CONV_DIRECT_MAX_K &&
-        (int64_t)c_out * grad_layout_of(g, c_out).dyz_plane <= INT32_MAX / 2)
+    /* (dcol's offsets are ints: its size bounded as xs's above) */
+    if (g->kernel_h * g->kernel_w > 1 && grad_scratch(g, c_out) <= INT32_MAX / 2)
         route |= SN_CONV_DIRECT_INPUT_GRAD;
     return route;
 }
@@ -138,8 +152,8 @@ int64_t sn_conv_direct_scratch(const sn_im2col_geometry *g, int c_out, int produ
     }
     if ((products & SN_CONV_DIRECT_WEIGHT_GRAD) && weight_grad_group(g) * shifted_image(g) > floats)
         floats = weight_grad_group(g) * shifted_image(g);
-    if ((products & SN_CONV_DIRECT_INPUT_GRAD) && grad_layout_of(g, c_out).end > floats)
-        floats = grad_layout_of(g, c_out).end;
+    if ((products & SN_CONV_DIRECT_INPUT_GRAD) && grad_scratch(g, c_out) > floats)
+        floats = grad_scratch(g, c_out);
     return floats;
 }
 
@@ -181,6 +195,16 @@ static void shifted_copy(const sn_im2col_geometry *g, const float *x, float *xs)
         const int j_lo = g->pad_w - kj < 0 ? 0 : g->pad_w - kj < ow ? g->pad_w - kj : ow;
         const int j_hi = w + g->pad_w - kj < ow ? w + g->pad_w - kj : ow;
         const int n = j_hi > j_lo ? j_hi - j_lo : 0;
+        if (g->pad_h == 0 && ow != w) {
+            /* Without rows of padding the C_in*H rows of x, and those of xs
+             * for this kj, are at one stride: one call for all channels (a
+             * call per channel cost a third of LeNet-5's second layer's copies). */
+            float *rows = xs + (size_t)kj * (size_t)g->channels * (size_t)h * ow;
+            sn_conv_gemm_copy_rows(g->channels * h, 0, j_lo, NULL, 0, rows, ow);
+            sn_conv_gemm_copy_rows(g->channels * h, n, ow - j_lo, x + (j_lo + kj - g->pad_w), w,
+                                   rows + j_lo, ow);
+            continue;
+        }
         for (int c = 0; c < g->channels; c++) {
             float *plane = xs + ((size_t)kj * (size_t)g->channels + (size_t)c) * (size_t)hp * ow;
             float *rows = plane + (size_t)g->pad_h * ow;
@@ -227,19 +251,19 @@ void sn_conv_direct_forward(const sn_im2col_geometry *g, int c_out, const float 
         const int p = g->out_h * g->out_w;
         shifted_copy(g, x, scratch);
         shifted_offsets(g, off);
-        sn_conv_gemm_blocked_forward_gather(c_out, k, p, w, scratch, off, bias, y, p, NULL, 0);
+        sn_conv_gemm_blocked_forward_gather(c_out, k, p, w, scratch, off, bias, y, p);
         return;
     }
     patch_offsets(g, off);
     const float *xp = padded_input(g, x, scratch);
     if (wp == g->out_w) {
         /* Every wide column is an output: y (C_out, OH*OW) directly. */
-        sn_conv_gemm_blocked_forward_gather(c_out, k, q, w, xp, off, bias, y, q, NULL, 0);
+        sn_conv_gemm_blocked_forward_gather(c_out, k, q, w, xp, off, bias, y, q);
         return;
     }
     float *wide = scratch + (padded(g) ? round_to_slot((int64_t)g->channels * padded_plane(g))
                                        : 0); /* (C_out, q) */
-    sn_conv_gemm_blocked_forward_gather(c_out, k, q, w, xp, off, bias, wide, q, NULL, 0);
+    sn_conv_gemm_blocked_forward_gather(c_out, k, q, w, xp, off, bias, wide, q);
     /* y[o, i, :] = wide[o, i*Wp : i*Wp + OW] */
     for (int o = 0; o < c_out; o++)
         for (int i = 0; i < g->out_h; i++)
@@ -268,76 +292,33 @@ void sn_conv_direct_weight_grad(const sn_im2col_geometry *g, int c_out, int imag
     }
 }
 
-/* off[(ki*C_out + o)*kw + kj] = o*plane + (kh-ki)*Wp - kj: where row (ki, o, kj)
- * of dx's implicit (kh*C_out*kw, columns) matrix starts in dyz, for column 0
- * (dx[:, 0, 0], padded (ph, pw)); and band ki's columns, [lo, hi) =
- * [(ki-ph)*Wp, (ki-ph+OH)*Wp) within [0, cols): the output rows y that read
- * a row y + ph - ki of dy in [0, OH); every other row of the band reads
- * zeros of dyz (in dx's columns: the columns between rows are dropped). */
-static __attribute__((noinline)) void grad_offsets(const sn_im2col_geometry *g, int c_out,
-                                                   int plane, int cols, int *off, int *band_cols) {
-    const int kh = g->kernel_h, kw = g->kernel_w, wp = (int)padded_width(g);
-    int *d = off;
-    for (int ki = 0; ki < kh; ki++) {
-        for (int o = 0; o < c_out; o++)
-            for (int kj = 0; kj < kw; kj++) *d++ = o * plane + (kh - ki) * wp - kj;
-        const int lo = (ki - g->pad_h) * wp, hi = (ki - g->pad_h + g->out_h) * wp;
-        band_cols[2 * ki] = lo < 0 ? 0 : lo > cols ? cols : lo;
-        band_cols[2 * ki + 1] = hi < 0 ? 0 : hi > cols ? cols : hi;
-    }
-}
-
 void sn_conv_direct_input_grad(const sn_im2col_geometry *g, int c_out, int images, const float *w,
                                const float *dy, float *dx, float *scratch) {
-    const int c_in = g->channels, kh = g->kernel_h, kw = g->kernel_w, taps = kh * kw;
-    const int depth = c_out * taps; /* (ki, o, kj) */
-    const int wp = (int)padded_width(g), cols = (g->height - 1) * wp + g->width;
-    const ptrdiff_t in_image = (ptrdiff_t)c_in * g->height * g->width;
-    const ptrdiff_t out_image = (ptrdiff_t)c_out * g->out_h * g->out_w;
-    const grad_layout l = grad_layout_of(g, c_out);
-    const int plane = (int)l.dyz_plane;
-    float *wt = scratch;            /* (C_in, kh*C_out*kw) */
-    float *dyz = scratch + l.dyz;   /* (C_out, Hp+kh+1, Wp) */
-    float *wide = scratch + l.wide; /* (C_in, cols) */
-    /* wt[c][ki][o][:] = w[o][c][ki][:], kw floats at a time (element by
-     * element it cost a tenth of LeNet-5's dx) */
-    for (int c = 0; c < c_in; c++)
-        for (int ki = 0; ki < kh; ki++)
-            sn_conv_gemm_copy_rows(c_out, kw, kw, w + ((size_t)c * kh + (size_t)ki) * kw,
-                                   (ptrdiff_t)c_in * taps,
-                                   wt + (size_t)c * depth + (size_t)ki * c_out * kw, kw);
-    int off[SN_CONV_DIRECT_MAX_K], band_cols[2 * SN_CONV_DIRECT_MAX_K];
-    grad_offsets(g, c_out, plane, cols, off, band_cols);
-    /* dyz's zero rows, above and below each plane's dy rows (which every
-     * image overwrites with their zero columns; plane = (kh + OH + kh)*Wp). */
-    for (int o = 0; o < c_out; o++) {
-        sn_conv_gemm_copy_rows(1, 0, kh * wp, NULL, 0, dyz + (size_t)o * plane, 0);
-        sn_conv_gemm_copy_rows(1, 0, plane - (kh + g->out_h) * wp, NULL, 0,
-                               dyz + (size_t)o * plane + (size_t)(kh + g->out_h) * wp, 0);
-    }
-    for (int n = 0; n < images; n++) {
-        for (int o = 0; o < c_out; o++)
-            sn_conv_gemm_copy_rows(g->out_h, g->out_w, wp,
-                                   dy + n * out_image + (ptrdiff_t)o * g->out_h * g->out_w,
-                                   g->out_w, dyz + (size_t)o * plane + (size_t)kh * wp, wp);
-        /* dxp[c, Y, X] = sum_{ki,o,kj} w[o,c,ki,kj] dy[o, Y-ki, X-kj] at t = Y*Wp + X,
-         * from dyz[o][(Y - ki + kh)*Wp + X - kj] = dyz[o][off + t]; only the
-         * rows and columns of dx: t from ph*Wp + pw, `cols` of them. */
-        sn_conv_gemm_blocked_forward_gather(c_in, depth, cols, wt, dyz + g->pad_h * wp + g->pad_w,
-                                            off, NULL, wide, cols, band_cols, c_out * kw);
-        /* dx[c, y, x] += wide[c][y*Wp + x]; without padding (Wp = W, cols =
-         * H*W) wide is laid out as dx, and one run of C_in*H*W floats
-         * vectorises (rows of 14 floats did not, and cost a tenth of dx). */
-        float *dx_n = dx + n * in_image;
-        if (wp == g->width) {
-            for (ptrdiff_t i = 0; i < in_image; i++) dx_n[i] += wide[i];
-            continue;
+    const int c_in = g->channels, taps = g->kernel_h * g->kernel_w, p = g->out_h * g->out_w;
+    const ptrdiff_t plane = (ptrdiff_t)g->height * g->width;
+    const int max_fold = grad_max_fold(g), max_group = grad_group(g);
+    float *dyc = scratch;                               /* (C_out, fold*P) */
+    float *dcol = scratch + grad_dcol_offset(g, c_out); /* (group*kh*kw, fold*P) */
+    for (int n0 = 0; n0 < images; n0 += max_fold) {
+        const int fold = images - n0 < max_fold ? images - n0 : max_fold, ld = fold * p;
+        const float *dy_n = dy + (ptrdiff_t)n0 * c_out * p; /* (fold, C_out, P) */
+        float *dx_n = dx + (ptrdiff_t)n0 * c_in * plane;    /* (fold, C_in, H, W) */
+        /* dyc[o][f*P + j] = dy[n0 + f][o][j]; one image's dy is dyc itself */
+        const float *b = fold == 1 ? dy_n : dyc;
+        for (int f = 0; fold > 1 && f < fold; f++)
+            sn_conv_gemm_copy_rows(c_out, p, p, dy_n + (ptrdiff_t)f * c_out * p, p, dyc + f * p,
+                                   ld);
+        for (int c0 = 0; c0 < c_in; c0 += max_group) {
+            const int group = c_in - c0 < max_group ? c_in - c0 : max_group;
+            /* dcol (group*kh*kw, fold*P) = W^T's rows (c, ki, kj), c in [c0, c0 + group),
+             * times dyc: W^T[(c, ki, kj)][o] = w[o, c, ki, kj] */
+            sn_conv_gemm_blocked_input_grad_rows(c_out, group * taps, c_in * taps, ld,
+                                                 w + c0 * taps, b, ld, dcol, ld);
+            for (int c = 0; c < group; c++)
+                for (int f = 0; f < fold; f++)
+                    sn_conv_gemm_col2im_channel(g, dcol + (ptrdiff_t)c * taps * ld + f * p, ld,
+                                                dx_n + (ptrdiff_t)f * c_in * plane +
+                                                    (ptrdiff_t)(c0 + c) * plane);
         }
-        for (int c = 0; c < c_in; c++)
-            for (int y = 0; y < g->height; y++) {
-                float *dx_row = dx_n + ((size_t)c * g->height + (size_t)y) * (size_t)g->width;
-                const float *src = wide + (size_t)c * cols + (size_t)y * wp;
-                for (int x = 0; x < g->width; x++) dx_row[x] += src[x];
-            }
     }
 }

@@ -30,20 +30,19 @@
  *    columns between rows), P-long rows (one masked vector per image, not per
  *    output row), sums kept in registers over SN_CONV_DIRECT_GROUP images.
  *    xs is Hp/(kh*OH) of im2col's (K, P): 23% at LeNet-5's first layer.
- *  - dx, the "full" correlation of dy with the flipped kernel, wide in the
- *    same way: dy is copied with row stride Wp into dyz with kh rows of zeros
- *    above and below and the Wp - OW = kw - 1 zero columns after each row
- *    that the reads of the next row's start wrap into; dx (C_in, H, W) is
- *    then a (C_in, (H-1)*Wp + W) product of the weight rearranged as
- *    (C_in, kh*C_out*kw) (ki outermost) with dyz's shifted rows, added into
- *    dx: no (K, P) dcol and no col2im scatter. Kernel row ki reaches only
- *    the output rows y with y + ph - ki in [0, OH), so each block of columns
- *    skips the ki (a band of C_out*kw rows of B) that read only zero rows of
- *    dyz there (the same bits: those products are +-0). It still does more
- *    multiply-adds than dcol (2.1x at LeNet-5's second layer without the bands,
- *    1.8x with them, on zeros) but measured faster there. (Adding dcol's rows
- *    at their offsets into a padded dx from the kernel instead did fewer, but
- *    stalled on stores and reloads that overlap.)
+ *  - dx, as dcol = W^T dy and col2im, but by blocks that stay in L1 and
+ *    with a col2im that sums in registers: for each input channel c (or a
+ *    few, at least 16 rows), dcol_c (kh*kw, P) = W_c^T (kh*kw, C_out) dy
+ *    (C_out, P) with the blocked kernel, then dx[c] += col2im(dcol_c) a
+ *    vector of a row of dx at a time, each term one masked load
+ *    (sn_conv_gemm_col2im_channel): no scatter of overlapping stores into dx
+ *    (that stalled on store forwarding), and only the necessary
+ *    multiply-adds. A few images whose P is small go through one product,
+ *    their dy copied side by side (fold*P columns, 4 images at LeNet-5's
+ *    second layer: 25 whole vectors rather than 4 x 6.25). LeNet-5's second
+ *    layer: 132 -> 162 GFLOP/s (bench_conv_gemm --layers), where the
+ *    previous full correlation of the zero-padded dy with the flipped
+ *    kernel did 1.8x the necessary multiply-adds.
  *
  * Each call runs on the calling thread and allocates nothing; the order of
  * every output's operations depends on the shapes (and the number of images

@@ -27,16 +27,18 @@
  *    added to dw in turn.
  *
  * Both kernels can also read the rows of B (col) through a table of offsets
- * instead of a stride, dot_block can sum over several segments (images)
- * before its reduction, and bcast_block can skip bands of B's rows that are
- * zero on its columns: that is how src/backend/cpu/conv_direct.c reads a
- * convolution's patches from compact copies, without im2col.
+ * instead of a stride, and dot_block can sum over several segments (images)
+ * before its reduction: that is how src/backend/cpu/conv_direct.c reads a
+ * convolution's patches from compact copies, without im2col. For its dx,
+ * col2im_rows adds one channel's dcol back into dx a vector of a row at a
+ * time, the sums in registers.
  *
  * Rows are cut into the fewest blocks of at most BR (DO, DK) rows, with sizes
  * differing by at most one (25 rows with BR = 8: 7, 6, 6, 6), so that no block
  * is left with a single row. Every output element's operations and their
  * order depend on the arguments only (shapes and strides, never pointer
- * alignment or threads); they do depend on the build's target (lanes, FMA).
+ * alignment or threads), not on the blocks (a block only decides which
+ * outputs share registers); they do depend on the build's target (lanes, FMA).
  * No allocation: every buffer is in registers or a few vectors on the stack.
  */
 #include "backend/cpu/conv_gemm.h"
@@ -55,13 +57,16 @@
  * plus the operands of one step fit the register file (32 zmm with AVX-512,
  * 16 ymm/xmm otherwise):
  *   BR x BV  bcast_block: rows x vectors of columns
- *   DO x DK  dot_block: rows of dy x rows of col */
+ *   DO x DK  dot_block: rows of dy x rows of col, or DO_WIDE x DK_WIDE where
+ *            the rows of dy come in blocks of at most DO_WIDE (dot_run) */
 #if defined(__AVX512F__)
 #define VL 16
 #define BR 8
 #define BV 3
 #define DO 4
 #define DK 4
+#define DO_WIDE 3
+#define DK_WIDE 8
 #elif defined(__AVX__)
 #define VL 8
 #define BR 4
@@ -75,9 +80,15 @@
 #define DO 2
 #define DK 4
 #endif
+#ifndef DK_WIDE /* no second shape */
+#define DO_WIDE DO
+#define DK_WIDE DK
+#endif
 
-/* The dispatchers' case lists (ROWS, COLS) go up to 8; DK is a vector width. */
-_Static_assert(BR <= 8 && BV <= 8 && DO <= 8 && DK <= 8 && (DK & (DK - 1)) == 0,
+/* The dispatchers' case lists (ROWS, COLS) go up to 8; the wide dot blocks
+ * add the columns DK+1..8 (DOT_WIDE_COLS) to DK = 4. */
+_Static_assert(BR <= 8 && BV <= 8 && DO <= 8 && DK <= 8 && DO_WIDE <= DO &&
+                   (DK_WIDE == DK || (DK == 4 && DK_WIDE == 8)) && (DK & (DK - 1)) == 0,
                "block sizes beyond the dispatchers' case lists");
 
 #include "backend/cpu/simd.h"
@@ -211,31 +222,7 @@ typedef struct bcast_problem {
     const float *bias; /* (m) or NULL */
     float *c;          /* (m, n), row stride ldc */
     ptrdiff_t ldc;
-    /* NULL, or B's rows in bands of band_depth consecutive rows, band t
-     * holding zeros outside columns [band_cols[2t], band_cols[2t+1]) (both
-     * bounds nondecreasing in t): a block of columns then runs only the
-     * bands that meet it (see depth_range). */
-    const int *band_cols;
-    int band_depth;
 } bcast_problem;
-
-/* The rows [*d0, *d1) of B that can be nonzero in columns [j0, j1): all of
- * them without bands; else the bands meeting [j0, j1), which are consecutive
- * since their bounds increase. Skipping the others skips only products
- * a[i, d] * 0 = +-0, and fma(a, +-0, acc) is acc exactly (acc starts from +0,
- * bands coming without a bias, and +0 + -0 = +0): the same bits as running
- * every row, for finite A (an infinite or NaN a[i, d] makes NaN of a zero). */
-static void depth_range(const bcast_problem *pb, int j0, int j1, int *d0, int *d1) {
-    *d0 = 0;
-    *d1 = pb->depth;
-    if (!pb->band_cols) return;
-    const int bands = pb->depth / pb->band_depth;
-    int first = 0, last = bands; /* [first, last) */
-    while (first < bands && pb->band_cols[2 * first + 1] <= j0) first++;
-    while (last > first && pb->band_cols[2 * (last - 1)] >= j1) last--;
-    *d0 = first * pb->band_depth;
-    *d1 = last * pb->band_depth;
-}
 
 /* Rows [i0, i0+mr) and columns [j0, j0 + nv*VL) of C; nv == 0 means one vector
  * of only n_part (< VL) columns. mr and nv are constants at each call site
@@ -252,11 +239,8 @@ static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, con
         UNROLL
         for (int v = 0; v < nvec; v++) acc[i][v] = init;
     }
-    int d0, d1;
-    depth_range(pb, j0, j0 + (nv ? nv * VL : n_part), &d0, &d1);
-    const float *a = pb->a + i0 * pb->a_row + d0 * pb->a_depth, *b_rows = pb->b + j0;
-    const float *b_strided = b_rows + d0 * pb->ldb;
-    for (int d = d0; d < d1; d++, a += pb->a_depth, b_strided += pb->ldb) {
+    const float *a = pb->a + i0 * pb->a_row, *b_rows = pb->b + j0, *b_strided = b_rows;
+    for (int d = 0; d < pb->depth; d++, a += pb->a_depth, b_strided += pb->ldb) {
         const float *b = gather ? b_rows + pb->b_off[d] : b_strided;
         vec bv[BV];
         UNROLL
@@ -366,11 +350,11 @@ static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const i
     const float *dy = pb->dy + o0 * pb->ldy;
     /* Row k of the block's col: col[k] when segmented, else at the stride
      * ldcol from col0 (base + index addressing, one register for all rows). */
-    const float *col0 = pb->col + k0 * pb->ldcol, *col[DK];
+    const float *col0 = pb->col + k0 * pb->ldcol, *col[DK_WIDE];
     UNROLL
     for (int k = 0; k < nk; k++) col[k] = segmented ? dot_col_row(pb, k0 + k) : col0;
 #define COL_ROW(k) (segmented ? col[k] : col0 + (k)*pb->ldcol)
-    vec acc[DO][DK], x[DO], c[DK];
+    vec acc[DO][DK_WIDE], x[DO], c[DK_WIDE];
     UNROLL
     for (int o = 0; o < mo; o++) {
         UNROLL
@@ -425,14 +409,16 @@ static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const i
 #undef COL_ROW
     /* Accumulator m = o*nk + k goes to lane m % VL of group m / VL, and its
      * sum to sums[m]. */
-    enum { GROUPS = (DO * DK + VL - 1) / VL };
+    enum { MAX_ACC = DO * DK > DO_WIDE * DK_WIDE ? DO * DK : DO_WIDE * DK_WIDE };
+    enum { GROUPS = (MAX_ACC + VL - 1) / VL };
+    const int groups = (mo * nk + VL - 1) / VL;
     vec g[GROUPS][VL];
     float sums[GROUPS * VL];
     UNROLL
-    for (int m = 0; m < GROUPS * VL; m++)
+    for (int m = 0; m < groups * VL; m++)
         g[m / VL][m % VL] = m < mo * nk ? acc[m / nk][m % nk] : splat(0.0f);
     UNROLL
-    for (int q = 0; q < GROUPS; q++) {
+    for (int q = 0; q < groups; q++) {
         const vec r = reduce_group(g[q]);
         memcpy(sums + q * VL, &r, sizeof r);
     }
@@ -464,10 +450,18 @@ static ALWAYS_INLINE void dot_block(const dot_problem *pb, const int mo, const i
         dot_block(pb, mo, nk, o0, k0, 1);                                                          \
         return;
 #define DOT_ROW_SEGMENTED(mo) COLS(DK, DOT_CASE_SEGMENTED, mo)
+#if DK_WIDE > DK /* the columns DK+1..8 of the wide blocks' rows */
+#define DOT_WIDE_COLS(X, mo) X(mo, 5) X(mo, 6) X(mo, 7) X(mo, 8)
+#else
+#define DOT_WIDE_COLS(X, mo)
+#endif
+#define DOT_ROW_WIDE(mo) DOT_WIDE_COLS(DOT_CASE, mo)
+#define DOT_ROW_WIDE_SEGMENTED(mo) DOT_WIDE_COLS(DOT_CASE_SEGMENTED, mo)
 
 static void dot_dispatch(const dot_problem *pb, int mo, int nk, int o0, int k0) {
     switch (16 * mo + nk) {
         ROWS(DO, DOT_ROW)
+        ROWS(DO_WIDE, DOT_ROW_WIDE)
     default:
         return;
     }
@@ -476,6 +470,7 @@ static void dot_dispatch(const dot_problem *pb, int mo, int nk, int o0, int k0) 
 static void dot_dispatch_segmented(const dot_problem *pb, int mo, int nk, int o0, int k0) {
     switch (16 * mo + nk) {
         ROWS(DO, DOT_ROW_SEGMENTED)
+        ROWS(DO_WIDE, DOT_ROW_WIDE_SEGMENTED)
     default:
         return;
     }
@@ -492,7 +487,17 @@ enum { DOT_CHUNK = 1024 };
 static void dot_run(const dot_problem *whole) {
     const int chunks = (whole->p + DOT_CHUNK - 1) / DOT_CHUNK;
     const int per_chunk = ((whole->p + chunks - 1) / chunks + VL - 1) / VL * VL;
-    const int o_blocks = (whole->c_out + DO - 1) / DO, k_blocks = (whole->k + DK - 1) / DK;
+    /* Blocks of DO x DK, or of DO_WIDE x DK_WIDE when the rows of dy come in
+     * blocks of at most DO_WIDE rows anyway (C_out = 6: 3 + 3), so that the
+     * block keeps as many sums in registers, with fewer loads per
+     * multiply-add (LeNet-5's first layer: 166 -> 189 GFLOP/s; its second,
+     * C_out = 16, stays with 4 x 4: 157 against 135 with 3 x 8). The sums of
+     * each output are the same whatever the block. */
+    const int narrow_blocks = (whole->c_out + DO - 1) / DO;
+    const int wide = (whole->c_out + narrow_blocks - 1) / narrow_blocks <= DO_WIDE;
+    const int do_max = wide ? DO_WIDE : DO, dk_max = wide ? DK_WIDE : DK;
+    const int o_blocks = (whole->c_out + do_max - 1) / do_max;
+    const int k_blocks = (whole->k + dk_max - 1) / dk_max;
     const int segmented = whole->col_off || whole->images > 1;
     for (int j0 = 0; j0 < whole->p; j0 += per_chunk) {
         dot_problem pb = *whole;
@@ -501,10 +506,10 @@ static void dot_run(const dot_problem *whole) {
         pb.p = whole->p - j0 < per_chunk ? whole->p - j0 : per_chunk;
         for (int kb = 0; kb < k_blocks; kb++) {
             int k0, nk;
-            balanced_block(pb.k, DK, kb, &k0, &nk);
+            balanced_block(pb.k, dk_max, kb, &k0, &nk);
             for (int ob = 0; ob < o_blocks; ob++) {
                 int o0, mo;
-                balanced_block(pb.c_out, DO, ob, &o0, &mo);
+                balanced_block(pb.c_out, do_max, ob, &o0, &mo);
                 if (segmented)
                     dot_dispatch_segmented(&pb, mo, nk, o0, k0);
                 else
@@ -519,7 +524,7 @@ static void dot_run(const dot_problem *whole) {
 void sn_conv_gemm_blocked_forward(int c_out, int k, int p, const float *w, const float *col,
                                   int ld_col, const float *bias, float *y, int ld_y) {
     if (c_out <= 0 || p <= 0) return;
-    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, NULL, bias, y, ld_y, NULL, 0};
+    const bcast_problem pb = {c_out, k, p, w, k, 1, col, ld_col, NULL, bias, y, ld_y};
     bcast_run(&pb);
 }
 
@@ -532,18 +537,21 @@ void sn_conv_gemm_blocked_weight_grad(int c_out, int k, int p, const float *dy, 
 
 void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, const float *dy,
                                      int ld_y, float *dcol, int ld_col) {
-    if (k <= 0 || p <= 0) return;
-    /* A = W^T: a[k, o] = w[o*K + k], rows k, depth o */
-    const bcast_problem pb = {k, c_out, p, w, 1, k, dy, ld_y, NULL, NULL, dcol, ld_col, NULL, 0};
+    sn_conv_gemm_blocked_input_grad_rows(c_out, k, k, p, w, dy, ld_y, dcol, ld_col);
+}
+
+void sn_conv_gemm_blocked_input_grad_rows(int c_out, int rows, int ld_w, int p, const float *w,
+                                          const float *dy, int ld_y, float *dcol, int ld_col) {
+    if (rows <= 0 || p <= 0) return;
+    /* A = W^T: a[k, o] = w[o*ld_w + k], rows k, depth o */
+    const bcast_problem pb = {rows, c_out, p, w, 1, ld_w, dy, ld_y, NULL, NULL, dcol, ld_col};
     bcast_run(&pb);
 }
 
 void sn_conv_gemm_blocked_forward_gather(int m, int depth, int n, const float *a, const float *b,
-                                         const int *b_off, const float *bias, float *c, int ld_c,
-                                         const int *band_cols, int band_depth) {
+                                         const int *b_off, const float *bias, float *c, int ld_c) {
     if (m <= 0 || n <= 0) return;
-    const bcast_problem pb = {m, depth, n,    a, depth, 1,         b,
-                              0, b_off, bias, c, ld_c,  band_cols, band_depth};
+    const bcast_problem pb = {m, depth, n, a, depth, 1, b, 0, b_off, bias, c, ld_c};
     bcast_run(&pb);
 }
 
@@ -582,6 +590,159 @@ void sn_conv_gemm_copy_rows(int rows, int n, int width, const float *src, ptrdif
         }
         for (; j < whole; j += VL) store_v(dst + j, splat(0.0f));
         if (j < width) store_part(dst + j, splat(0.0f), last);
+    }
+}
+
+/* Taps of a kernel row summed in registers at most (sn_conv_gemm_col2im_channel):
+ * their masks fit the 7 mask registers of AVX-512. */
+#define COL2IM_TAPS 7
+
+/* The lanes [lo, hi) of a vector (0 <= lo < hi <= VL), in the form the
+ * target's masked load takes, for load_window. */
+typedef struct lane_window {
+#if defined(__AVX512F__)
+    __mmask16 mask;
+#elif defined(__AVX__)
+    ivec keep;
+#else
+    int lo, hi;
+#endif
+} lane_window;
+
+static lane_window lane_window_of(int lo, int hi) {
+    lane_window w;
+#if defined(__AVX512F__)
+    w.mask = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+#elif defined(__AVX__)
+    const ivec lane = {LANES(LANE_INDEX, 0)};
+    w.keep = (lane >= lo) & (lane < hi);
+#else
+    w.lo = lo, w.hi = hi;
+#endif
+    return w;
+}
+
+/* Lanes of w from x[lane], the others zero; only those floats are read
+ * (masked lanes raise no fault, as in load_part). */
+static ALWAYS_INLINE vec load_window(const float *x, lane_window w) {
+#if defined(__AVX512F__)
+    return _mm512_maskz_loadu_ps(w.mask, x);
+#elif defined(__AVX__)
+    return _mm256_maskload_ps(x, (__m256i)w.keep);
+#else
+    vec v = {0};
+    for (int l = w.lo; l < w.hi; l++) v[l] = x[l];
+    return v;
+#endif
+}
+
+static ALWAYS_INLINE void store_window(float *x, vec v, lane_window w) {
+#if defined(__AVX512F__)
+    _mm512_mask_storeu_ps(x, w.mask, v);
+#elif defined(__AVX__)
+    _mm256_maskstore_ps(x, (__m256i)w.keep, v);
+#else
+    for (int l = w.lo; l < w.hi; l++) x[l] = v[l];
+#endif
+}
+
+/* The columns [x0, x0 + nx) of every row of dx (one vector, nx <= VL) in
+ * sn_conv_gemm_col2im_channel, from the taps' offsets and windows; n_taps
+ * (<= COL2IM_TAPS) is a constant at each call site (col2im_dispatch), so that
+ * the tap loop unrolls and the offsets and masks stay in registers across the
+ * rows (loaded from the tables at every term, the loop ran at half the speed
+ * of its loads). */
+typedef struct col2im_columns {
+    const sn_im2col_geometry *g;
+    const float *dcol;
+    float *dx;
+    int ld_dcol, x0, nx;
+    ptrdiff_t off[COL2IM_TAPS];
+    lane_window win[COL2IM_TAPS];
+} col2im_columns;
+
+static ALWAYS_INLINE void col2im_rows(const col2im_columns *cc, const int n_taps) {
+    const sn_im2col_geometry *g = cc->g;
+    /* ints, as the ints of the caller's bounds (kh*kw*P and H*W are below
+     * 2^31): 64-bit mixes spilled to vector registers and cost a fifth */
+    const int kh = g->kernel_h, oh = g->out_h, ow = g->out_w, ph = g->pad_h;
+    const int h = g->height, w = g->width;
+    const int row_ki = g->kernel_w * cc->ld_dcol - ow; /* from (ki, i) to (ki + 1, i - 1) */
+    const float *dcol = cc->dcol;
+    float *dx = cc->dx + cc->x0;
+    ptrdiff_t off[COL2IM_TAPS];
+    lane_window win[COL2IM_TAPS];
+    UNROLL
+    for (int t = 0; t < n_taps; t++) off[t] = cc->off[t], win[t] = cc->win[t];
+    const lane_window dx_win = lane_window_of(0, cc->nx);
+    /* Rows y, y + step, ... then y + 1, ...: with rows of fewer than VL floats,
+     * the load of row y + 1 would otherwise overlap the footprint of the
+     * (masked) store of row y just before it, which stalls until that store
+     * completes (measured: a quarter of LeNet-5's second layer's col2im). */
+    const int step = w < VL ? (VL + w - 1) / w : 1;
+    for (int first = 0; first < step; first++) {
+        for (int y = first; y < h; y += step) {
+            /* The kernel rows ki whose output row i = y + ph - ki is in [0, OH). */
+            const int ki_lo = y + ph - (oh - 1) > 0 ? y + ph - (oh - 1) : 0;
+            const int ki_hi = y + ph < kh - 1 ? y + ph : kh - 1; /* inclusive */
+            /* dcol row (ki, 0) at output row i = y + ph - ki */
+            const float *row = dcol + ki_lo * (row_ki + ow) + (y + ph - ki_lo) * ow;
+            /* One sum per tap: independent chains of additions. */
+            vec acc[COL2IM_TAPS];
+            UNROLL
+            for (int t = 0; t < n_taps; t++) acc[t] = splat(0.0f);
+            for (int ki = ki_lo; ki <= ki_hi; ki++, row += row_ki) {
+                UNROLL
+                for (int t = 0; t < n_taps; t++) acc[t] += load_window(row + off[t], win[t]);
+            }
+            vec sum = acc[0];
+            UNROLL
+            for (int t = 1; t < n_taps; t++) sum += acc[t];
+            float *dx_v = dx + y * w;
+            store_window(dx_v, load_window(dx_v, dx_win) + sum, dx_win);
+        }
+    }
+}
+
+#define COL2IM_CASE(n)                                                                             \
+    case n:                                                                                        \
+        col2im_rows(cc, n);                                                                        \
+        return;
+
+static void col2im_dispatch(const col2im_columns *cc, int n_taps) {
+    switch (n_taps) {
+        ROWS(COL2IM_TAPS, COL2IM_CASE)
+    default:
+        return;
+    }
+}
+
+void sn_conv_gemm_col2im_channel(const sn_im2col_geometry *g, const float *dcol, int ld_dcol,
+                                 float *dx) {
+    const int kw = g->kernel_w, ow = g->out_w, w = g->width, pw = g->pad_w;
+    const ptrdiff_t p = ld_dcol;
+    col2im_columns cc;
+    cc.g = g, cc.dcol = dcol, cc.dx = dx, cc.ld_dcol = ld_dcol;
+    for (cc.x0 = 0; cc.x0 < w; cc.x0 += VL) {
+        cc.nx = w - cc.x0 < VL ? w - cc.x0 : VL;
+        /* Lane l is column x = x0 + l of dx; tap kj reads output column
+         * j = s + l, s = x0 + pw - kj, for the lanes with j in [0, OW) and
+         * x < W. The taps with some such lane, their offsets in dcol (from
+         * row (ki, 0) at output row i) and windows, in groups of at most
+         * COL2IM_TAPS, each group's sums added to dx in turn. */
+        int taps = 0;
+        for (int kj = 0; kj < kw; kj++) {
+            const int s = cc.x0 + pw - kj, lo = s < 0 ? -s : 0;
+            const int hi = ow - s < cc.nx ? ow - s : cc.nx;
+            if (lo < hi) {
+                cc.off[taps] = (ptrdiff_t)kj * p + s;
+                cc.win[taps++] = lane_window_of(lo, hi);
+            }
+            if (taps == COL2IM_TAPS || (kj == kw - 1 && taps > 0)) {
+                col2im_dispatch(&cc, taps);
+                taps = 0;
+            }
+        }
     }
 }
 

@@ -13,6 +13,8 @@
 
 #include <stddef.h>
 
+#include "backend/cpu/im2col.h"
+
 void sn_conv_gemm_blocked_forward(int c_out, int k, int p, const float *w, const float *col,
                                   int ld_col, const float *bias, float *y, int ld_y);
 
@@ -22,17 +24,30 @@ void sn_conv_gemm_blocked_weight_grad(int c_out, int k, int p, const float *dy, 
 void sn_conv_gemm_blocked_input_grad(int c_out, int k, int p, const float *w, const float *dy,
                                      int ld_y, float *dcol, int ld_col);
 
+/* dcol (rows, p), row stride ld_col = W^T dy for the rows [0, rows) of W^T,
+ * W^T[k][o] = w[o*ld_w + k]: sn_conv_gemm_blocked_input_grad (ld_w = k) for
+ * some of its rows, e.g. one input channel's kh*kw (src/backend/cpu/conv_direct.c). */
+void sn_conv_gemm_blocked_input_grad_rows(int c_out, int rows, int ld_w, int p, const float *w,
+                                          const float *dy, int ld_y, float *dcol, int ld_col);
+
+/* dx (H, W) += col2im of one channel's dcol (kh*kw, OH*OW), row stride
+ * ld_dcol >= OH*OW, stride 1 (g's stride is ignored; channels and n_batch
+ * too):
+ *   dx[y][x] += sum_{ki, kj} dcol[ki*kw + kj][(y + ph - ki)*OW + x + pw - kj]
+ * over the (ki, kj) whose output row and column are in range: each tap kj's
+ * terms summed over ki ascending from +0, the taps' sums added in kj order
+ * (7 taps at a time, kw > 7 in turns), then added to dx, in registers, a
+ * vector of columns of a row of dx at a time, each term one masked load: no
+ * store into dx until its sum is complete, unlike sn_col2im_add's scatter. */
+void sn_conv_gemm_col2im_channel(const sn_im2col_geometry *g, const float *dcol, int ld_dcol,
+                                 float *dx);
+
 /* The same kernels reading B through a table of row offsets, for a
  * convolution without im2col (src/backend/cpu/conv_direct.c):
  *   c (m, n), row stride ld_c  = a (m, depth) dense  b~ (depth, n)  (+ bias)
- * where row d of b~ is the n floats from b + b_off[d]. band_cols: NULL, or
- * b~'s rows in depth / band_depth bands of band_depth rows, band t zero
- * outside columns [band_cols[2t], band_cols[2t+1]), both bounds nondecreasing
- * in t; each block of columns then skips the bands that are zero on it (the
- * same bits for finite a; only with bias NULL). */
+ * where row d of b~ is the n floats from b + b_off[d]. */
 void sn_conv_gemm_blocked_forward_gather(int m, int depth, int n, const float *a, const float *b,
-                                         const int *b_off, const float *bias, float *c, int ld_c,
-                                         const int *band_cols, int band_depth);
+                                         const int *b_off, const float *bias, float *c, int ld_c);
 
 /* Row r < rows of dst (row stride ld_dst): [0, n) = the n floats of src's row
  * r (row stride ld_src), [n, width) = 0; src NULL (n = 0): zeros. Whole and
