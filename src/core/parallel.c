@@ -244,17 +244,22 @@ int sn_get_threads(void) {
  * (`make bench` contention check: 0.89x, medians of 3). When the caller has
  * waited longer than it worked, and more than STRAGGLER_NS, the next jobs run
  * on the caller alone for a back-off period that doubles while it keeps
- * happening (up to BACKOFF_MAX_NS) and resets after a job without a long
- * wait. Measured with it: 0.98x and 0.90x in two runs of the same check
- * (single repetitions 40k-65k img/s against ~51k on one thread: the check is
- * noisy, the gain small), quiet 2-thread speed unchanged (78.6k-78.7k).
+ * happening (up to BACKOFF_MAX_NS) and goes back to the shortest only after
+ * a calm of twice the last back-off. With a reset after any job without a
+ * long wait, the pool kept returning to two threads for part of a slice:
+ * LeNet-5 with a python busy loop on the other core, 2 threads 45.1k-46.8k
+ * img/s against 60.0k-62.1k on 1; with the calm rule 59.0k-59.8k (3 runs of
+ * 1000 steps each, alternated); quiet 2-thread speed the same (101k-109k
+ * against 103k-106k). Spinning workers for 5 us instead of 50 was as good
+ * with the busy loop but cost ~8% on a quiet machine (LeNet-5 96k vs 105k).
  * Which thread runs a chunk never changes a result (chunking is by shape),
  * so this moves only time. */
 #define STRAGGLER_NS 200000LL       /* 0.2 ms */
 #define BACKOFF_MIN_NS 5000000LL    /* 5 ms */
 #define BACKOFF_MAX_NS 1000000000LL /* 1 s */
-static long long inline_until_ns;   /* guarded by job_mutex */
+static long long inline_until_ns;   /* guarded by job_mutex, as the two below */
 static long long backoff_ns = BACKOFF_MIN_NS;
+static long long last_straggler_ns; /* when the last long wait ended */
 
 void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     if (n_chunks <= 0) return;
@@ -305,8 +310,11 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     if (waited > STRAGGLER_NS && waited > worked - start) {
         inline_until_ns = end + backoff_ns;
         if (backoff_ns < BACKOFF_MAX_NS) backoff_ns *= 2;
-    } else {
-        inline_until_ns = 0;
+        last_straggler_ns = end;
+    } else if (backoff_ns > BACKOFF_MIN_NS && end - last_straggler_ns > 2 * backoff_ns) {
+        /* Calm for twice the last back-off: back to the shortest. Not after
+         * one good job: with a busy core the worker runs well for part of a
+         * scheduler slice after each back-off, then stalls again. */
         backoff_ns = BACKOFF_MIN_NS;
     }
     pthread_mutex_unlock(&job_mutex);
