@@ -40,7 +40,9 @@ extern "C" {
 /* The library version, "MAJOR.MINOR.PATCH". */
 const char *sn_version(void);
 
-/* The GEMM backend in use: "cblas" or "portable". */
+/* The GEMM kernels this build routes products to: "portable+cblas" (the
+ * built-in kernel where it measured faster, OpenBLAS elsewhere), "cblas" or
+ * "portable" (built without BLAS). */
 const char *sn_gemm_backend(void);
 
 #ifdef __cplusplus

@@ -554,8 +554,12 @@ void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
     sn_parallel_for(job.chunks, SN_MAX_THREADS, gemm_split_chunk, &job);
 }
 
+/* Which kernels sn_sgemm_own_route can pick in this build: both with CBLAS
+ * and AVX-512, CBLAS alone on other targets, the own kernel without BLAS. */
 const char *sn_sgemm_backend(void) {
-#ifdef SINAPSI_HAVE_CBLAS
+#if defined(SINAPSI_HAVE_CBLAS) && defined(__AVX512F__)
+    return "portable+cblas";
+#elif defined(SINAPSI_HAVE_CBLAS)
     return "cblas";
 #else
     return "portable";
