@@ -66,6 +66,31 @@ static float *random_floats(sn_rng *rng, size_t count) {
     return v;
 }
 
+/* Random operands of one case for the transposes t (bit 0: A, bit 1: B):
+ * op(A) (m, k), op(B) (k, n), C (m, n), each with one spare float at the
+ * end, and their leading dimensions. */
+typedef struct operands {
+    int ta, tb, lda, ldb;
+    size_t size_c; /* m * n */
+    float *a, *b, *c;
+} operands;
+
+static operands random_operands(sn_rng *rng, const gemm_case *gc, int t) {
+    operands o = {.ta = t & 1, .tb = t >> 1, .size_c = (size_t)gc->m * (size_t)gc->n};
+    o.lda = o.ta ? gc->m : gc->k;
+    o.ldb = o.tb ? gc->k : gc->n;
+    o.a = random_floats(rng, (size_t)gc->m * (size_t)gc->k + 1);
+    o.b = random_floats(rng, (size_t)gc->k * (size_t)gc->n + 1);
+    o.c = random_floats(rng, o.size_c + 1);
+    return o;
+}
+
+static void free_operands(operands *o) {
+    free(o->a);
+    free(o->b);
+    free(o->c);
+}
+
 /* Stores op(X) (rows, cols) with row stride cols + pad, NaN in the padding. */
 static float *stored_operand(sn_rng *rng, int trans, int rows, int cols, int pad, int *ld) {
     const int stored_rows = trans ? cols : rows, stored_cols = trans ? rows : cols;
@@ -212,12 +237,11 @@ static void test_route_bits(void **state) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++) {
             const gemm_case *gc = &shapes[s];
-            const int ta = t & 1, tb = t >> 1, lda = ta ? gc->m : gc->k, ldb = tb ? gc->k : gc->n;
-            const size_t size_c = (size_t)gc->m * gc->n;
-            float *a = random_floats(&rng, (size_t)gc->m * gc->k);
-            float *b = random_floats(&rng, (size_t)gc->k * gc->n);
-            float *c0 = random_floats(&rng, size_c), *want = malloc(size_c * sizeof *want),
-                  *got = malloc(size_c * sizeof *got);
+            operands o = random_operands(&rng, gc, t);
+            const int ta = o.ta, tb = o.tb, lda = o.lda, ldb = o.ldb;
+            const size_t size_c = o.size_c;
+            const float *a = o.a, *b = o.b, *c0 = o.c;
+            float *want = malloc(size_c * sizeof *want), *got = malloc(size_c * sizeof *got);
             assert_non_null(want);
             assert_non_null(got);
             memcpy(want, c0, size_c * sizeof *want);
@@ -236,9 +260,7 @@ static void test_route_bits(void **state) {
                 assert_memory_equal(got, want, size_c * sizeof *got);
             }
             SN_ASSERT_OK(sn_set_threads(0));
-            free(a);
-            free(b);
-            free(c0);
+            free_operands(&o);
             free(want);
             free(got);
         }
@@ -260,12 +282,11 @@ static void test_plan_cut(void **state) {
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
         for (int t = 0; t < 4; t++) {
             const gemm_case *gc = &shapes[s];
-            const int ta = t & 1, tb = t >> 1, lda = ta ? gc->m : gc->k, ldb = tb ? gc->k : gc->n;
-            const size_t size_c = (size_t)gc->m * gc->n;
-            float *a = random_floats(&rng, (size_t)gc->m * gc->k + 1);
-            float *b = random_floats(&rng, (size_t)gc->k * gc->n + 1);
-            float *want = random_floats(&rng, size_c + 1),
-                  *got = malloc((size_c + 1) * sizeof *got);
+            operands o = random_operands(&rng, gc, t);
+            const int ta = o.ta, tb = o.tb, lda = o.lda, ldb = o.ldb;
+            const size_t size_c = o.size_c;
+            const float *a = o.a, *b = o.b;
+            float *want = o.c, *got = malloc((size_c + 1) * sizeof *got);
             assert_non_null(got);
             memcpy(got, want, (size_c + 1) * sizeof *got);
             const sn_sgemm_job job =
@@ -288,9 +309,7 @@ static void test_plan_cut(void **state) {
             sn_sgemm(ta, tb, gc->m, gc->n, gc->k, 1.0f, a, lda, b, ldb, 1.0f, want, gc->n);
             SN_ASSERT_OK(sn_set_threads(0));
             assert_memory_equal(got, want, (size_c + 1) * sizeof *got);
-            free(a);
-            free(b);
-            free(want);
+            free_operands(&o);
             free(got);
         }
 #if defined(__AVX512F__)
