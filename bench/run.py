@@ -45,14 +45,17 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-# (model, mode, threads, steps) -- steps sized for ~1-3 s of PyTorch per run.
+# (model, mode, threads, steps) -- steps sized for ~1-3 s of PyTorch per run,
 # Training at 1 and 2 threads for every model (the 2/1 ratios), inference at 2
 # (and LeNet-5 at 1).
+# Steps: at least ~0.2 s timed for sinapsi's fastest run of a row (LeNet-5
+# training at 60 steps was 38 ms, and on this VM single runs that short
+# scattered by 2x on both sides).
 ROWS = [
-    ("mlp", "train", 2, 300), ("mlp", "train", 1, 300), ("mlp", "infer", 2, 60),
-    ("lenet5", "train", 2, 60), ("lenet5", "train", 1, 60),
-    ("lenet5", "infer", 2, 20), ("lenet5", "infer", 1, 20),
-    ("cnn2", "train", 2, 15), ("cnn2", "train", 1, 15), ("cnn2", "infer", 2, 4),
+    ("mlp", "train", 2, 1000), ("mlp", "train", 1, 1000), ("mlp", "infer", 2, 400),
+    ("lenet5", "train", 2, 400), ("lenet5", "train", 1, 400),
+    ("lenet5", "infer", 2, 200), ("lenet5", "infer", 1, 200),
+    ("cnn2", "train", 2, 40), ("cnn2", "train", 1, 40), ("cnn2", "infer", 2, 12),
 ]
 # The targets (sinapsi / PyTorch, 2 threads).
 TARGETS = {("mlp", "train"): 5.0, ("lenet5", "train"): 3.5, ("cnn2", "train"): 2.0,
