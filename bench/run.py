@@ -45,10 +45,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PYTHON = "/usr/bin/python3"  # Debian's, with python3-torch
 OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
-# (model, mode, threads, steps) -- steps sized for ~1-3 s of PyTorch per run,
-# Training at 1 and 2 threads for every model (the 2/1 ratios), inference at 2
-# (and LeNet-5 at 1).
-# Steps: at least ~0.2 s timed for sinapsi's fastest run of a row (LeNet-5
+# (model, mode, threads, steps). Training at 1 and 2 threads for every model
+# (the 2/1 ratios), inference at 2 (and LeNet-5 at 1). Steps: at least ~0.2 s
+# timed for sinapsi's fastest run of a row, ~1-3 s for PyTorch (LeNet-5
 # training at 60 steps was 38 ms, and on this VM single runs that short
 # scattered by 2x on both sides).
 ROWS = [
