@@ -68,20 +68,25 @@ static float *random_floats(sn_rng *rng, size_t count) {
 
 /* Random operands of one case for the transposes t (bit 0: A, bit 1: B):
  * op(A) (m, k), op(B) (k, n), C (m, n), each with one spare float at the
- * end, and their leading dimensions. */
+ * end, their leading dimensions, and two results of C's size + 1 to fill. */
 typedef struct operands {
     int ta, tb, lda, ldb;
-    size_t size_c; /* m * n */
-    float *a, *b, *c;
+    size_t c_bytes; /* (m * n + 1) floats */
+    float *a, *b, *c, *want, *got;
 } operands;
 
 static operands random_operands(sn_rng *rng, const gemm_case *gc, int t) {
-    operands o = {.ta = t & 1, .tb = t >> 1, .size_c = (size_t)gc->m * (size_t)gc->n};
+    const size_t size_c = (size_t)gc->m * (size_t)gc->n + 1;
+    operands o = {.ta = t & 1, .tb = t >> 1, .c_bytes = size_c * sizeof(float)};
     o.lda = o.ta ? gc->m : gc->k;
     o.ldb = o.tb ? gc->k : gc->n;
     o.a = random_floats(rng, (size_t)gc->m * (size_t)gc->k + 1);
     o.b = random_floats(rng, (size_t)gc->k * (size_t)gc->n + 1);
-    o.c = random_floats(rng, o.size_c + 1);
+    o.c = random_floats(rng, size_c);
+    o.want = malloc(o.c_bytes);
+    o.got = malloc(o.c_bytes);
+    assert_non_null(o.want);
+    assert_non_null(o.got);
     return o;
 }
 
@@ -89,6 +94,8 @@ static void free_operands(operands *o) {
     free(o->a);
     free(o->b);
     free(o->c);
+    free(o->want);
+    free(o->got);
 }
 
 /* Stores op(X) (rows, cols) with row stride cols + pad, NaN in the padding. */
@@ -238,31 +245,23 @@ static void test_route_bits(void **state) {
         for (int t = 0; t < 4; t++) {
             const gemm_case *gc = &shapes[s];
             operands o = random_operands(&rng, gc, t);
-            const int ta = o.ta, tb = o.tb, lda = o.lda, ldb = o.ldb;
-            const size_t size_c = o.size_c;
-            const float *a = o.a, *b = o.b, *c0 = o.c;
-            float *want = malloc(size_c * sizeof *want), *got = malloc(size_c * sizeof *got);
-            assert_non_null(want);
-            assert_non_null(got);
-            memcpy(want, c0, size_c * sizeof *want);
-            sn_sgemm_portable(ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta,
-                              want, gc->n);
-            const int own = sn_sgemm_own_route(ta, tb, gc->m, gc->n, gc->k);
+            memcpy(o.want, o.c, o.c_bytes);
+            sn_sgemm_portable(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb,
+                              gc->beta, o.want, gc->n);
+            const int own = sn_sgemm_own_route(o.ta, o.tb, gc->m, gc->n, gc->k);
             for (int threads = 1; threads <= 3; threads++) {
                 SN_ASSERT_OK(sn_set_threads(threads));
-                memcpy(got, c0, size_c * sizeof *got);
-                sn_sgemm(ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b, ldb, gc->beta, got,
-                         gc->n);
-                if (own) assert_memory_equal(got, want, size_c * sizeof *got);
-                memcpy(got, c0, size_c * sizeof *got);
-                sn_sgemm_split(sn_sgemm_portable, ta, tb, gc->m, gc->n, gc->k, gc->alpha, a, lda, b,
-                               ldb, gc->beta, got, gc->n);
-                assert_memory_equal(got, want, size_c * sizeof *got);
+                memcpy(o.got, o.c, o.c_bytes);
+                sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb,
+                         gc->beta, o.got, gc->n);
+                if (own) assert_memory_equal(o.got, o.want, o.c_bytes);
+                memcpy(o.got, o.c, o.c_bytes);
+                sn_sgemm_split(sn_sgemm_portable, o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a,
+                               o.lda, o.b, o.ldb, gc->beta, o.got, gc->n);
+                assert_memory_equal(o.got, o.want, o.c_bytes);
             }
             SN_ASSERT_OK(sn_set_threads(0));
             free_operands(&o);
-            free(want);
-            free(got);
         }
 }
 
@@ -283,14 +282,10 @@ static void test_plan_cut(void **state) {
         for (int t = 0; t < 4; t++) {
             const gemm_case *gc = &shapes[s];
             operands o = random_operands(&rng, gc, t);
-            const int ta = o.ta, tb = o.tb, lda = o.lda, ldb = o.ldb;
-            const size_t size_c = o.size_c;
-            const float *a = o.a, *b = o.b;
-            float *want = o.c, *got = malloc((size_c + 1) * sizeof *got);
-            assert_non_null(got);
-            memcpy(got, want, (size_c + 1) * sizeof *got);
-            const sn_sgemm_job job =
-                sn_sgemm_plan(ta, tb, gc->m, gc->n, gc->k, 1.0f, a, lda, b, ldb, 1.0f, got, gc->n);
+            memcpy(o.want, o.c, o.c_bytes);
+            memcpy(o.got, o.c, o.c_bytes);
+            const sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a,
+                                                   o.lda, o.b, o.ldb, 1.0f, o.got, gc->n);
             assert_true(job.chunks == 1 || job.chunks == 2 || job.chunks == 3 || job.chunks == 4);
             const int len = job.by_rows ? gc->m : gc->n;
             int covered = 0;
@@ -306,11 +301,12 @@ static void test_plan_cut(void **state) {
             /* Blocks last to first on this thread; sn_sgemm on 2 threads. */
             for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
             SN_ASSERT_OK(sn_set_threads(2));
-            sn_sgemm(ta, tb, gc->m, gc->n, gc->k, 1.0f, a, lda, b, ldb, 1.0f, want, gc->n);
+            sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a, o.lda, o.b, o.ldb, 1.0f, o.want,
+                     gc->n);
             SN_ASSERT_OK(sn_set_threads(0));
-            assert_memory_equal(got, want, (size_c + 1) * sizeof *got);
+            /* the spare float past C: written by neither */
+            assert_memory_equal(o.got, o.want, o.c_bytes);
             free_operands(&o);
-            free(got);
         }
 #if defined(__AVX512F__)
     /* The cuts that gemm.c's comment gives for LeNet-5's Linear(400, 120) at

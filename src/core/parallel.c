@@ -250,7 +250,7 @@ int sn_get_threads(void) {
  * LeNet-5 with a python busy loop on the other core, 2 threads 45.1k-46.8k
  * img/s against 60.0k-62.1k on 1; with the calm rule 59.0k-59.8k (3 runs of
  * 1000 steps each, alternated); quiet 2-thread speed the same (101k-109k
- * against 103k-106k). Spinning workers for 5 us instead of 50 was as good
+ * against 103k-106k, and one run at 69k in the VM's slow mode). Spinning workers for 5 us instead of 50 was as good
  * with the busy loop but cost ~8% on a quiet machine (LeNet-5 96k vs 105k).
  * Which thread runs a chunk never changes a result (chunking is by shape),
  * so this moves only time. */

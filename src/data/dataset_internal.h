@@ -23,7 +23,8 @@ struct sn_dataset {
     sn_normalize normalize;
     int n_channels;    /* dim 0 of a 3-D sample, else 1 */
     float *mean, *std; /* (n_channels), for SN_NORM_STANDARD, else NULL */
-    float *lut;        /* (n_channels, 256): byte -> normalised value, for uint8 data */
+    float *lut;        /* (n_channels, 256): byte -> normalised value, for uint8 data;
+                          the batch copy reads it for SN_NORM_STANDARD only */
 };
 
 /* A dataset over buffers the loader allocated with malloc. It takes ownership
