@@ -284,8 +284,13 @@ static void stall_chunk(void *arg, int chunk, int worker) {
     }
 }
 
+static int probe_off(void) {
+    return -1;
+}
+
 static void test_straggler_backoff(void **state) {
     (void)state;
+    sn_parallel_probe_source(probe_off); /* another test process must not keep us alone */
     SN_ASSERT_OK(sn_set_threads(2));
     int stalled = 0;
     for (int attempt = 0; attempt < 100 && !stalled; attempt++) {
@@ -302,10 +307,77 @@ static void test_straggler_backoff(void **state) {
     for (int i = 0; i < 64; i++) assert_int_equal(atomic_load(&c.runs[i]), 1);
     assert_int_equal(atomic_load(&c.max_worker_seen), 0); /* the caller ran them all */
     SN_ASSERT_OK(sn_set_threads(0));
+    sn_parallel_probe_source(NULL);
+}
+
+/* The busy-core probe (src/core/parallel.c): while the runnable-thread count
+ * says another process holds the cores, jobs run on the caller alone; once it
+ * says they are free, the worker takes chunks again. The counts are injected,
+ * so the test does not depend on the machine's load. */
+static int cores_busy(void) {
+    return 1000; /* far more runnable threads than this pool has */
+}
+static int cores_free(void) {
+    return 1; /* this thread alone */
+}
+
+static long long ms_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_busy_core_probe(void **state) {
+    (void)state;
+    SN_ASSERT_OK(sn_set_threads(2));
+    static count_ctx c;
+    c.worker_bound = 2;
+    sn_parallel_probe_source(cores_busy);
+    /* A probe is due within 20 ms (its period), and a busy verdict on several
+     * threads is believed when a second probe 1 ms later agrees. */
+    for (long long until = ms_now() + 60; ms_now() < until;) {
+        memset(&c, 0, sizeof c);
+        c.worker_bound = 2;
+        sn_parallel_for(64, 2, count_chunk, &c);
+    }
+    for (int job = 0; job < 200; job++) {
+        memset(&c, 0, sizeof c);
+        c.worker_bound = 2;
+        sn_parallel_for(64, 2, count_chunk, &c);
+        for (int i = 0; i < 64; i++) assert_int_equal(atomic_load(&c.runs[i]), 1);
+        assert_int_equal(atomic_load(&c.max_worker_seen), 0); /* the caller alone */
+    }
+    /* Free cores: after the current back-off (5 ms) the worker is back. */
+    sn_parallel_probe_source(cores_free);
+    int worker_back = 0;
+    for (long long until = ms_now() + 5000; !worker_back && ms_now() < until;) {
+        stall_ctx s = {0};
+        sn_parallel_for(2, 2, stall_chunk, &s);
+        assert_int_equal(atomic_load(&s.runs), 2);
+        worker_back = atomic_load(&s.worker_ran);
+    }
+    assert_true(worker_back);
+    sn_parallel_probe_source(NULL);
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
+/* The busy-core probe's reader of /proc/loadavg: the fourth field's count,
+ * and -1 (the probe says nothing) for anything else. */
+static void test_loadavg_runnable(void **state) {
+    (void)state;
+    assert_int_equal(sn_loadavg_runnable("0.53 0.95 1.10 2/96 12345\n"), 2);
+    assert_int_equal(sn_loadavg_runnable("12.00 8.40 3.10 17/1024 99"), 17);
+    assert_int_equal(sn_loadavg_runnable("  0.00  0.00  0.00  0/1  1"), 0);
+    assert_int_equal(sn_loadavg_runnable("0.53 0.95 1.10 96 12345"), -1); /* no '/' */
+    assert_int_equal(sn_loadavg_runnable("0.53 0.95 1.10 /96 1"), -1);
+    assert_int_equal(sn_loadavg_runnable("0.53 0.95 2/96"), -1); /* a field short */
+    assert_int_equal(sn_loadavg_runnable(""), -1);
+    assert_int_equal(sn_loadavg_runnable("1 1 1 99999999999999999999/2"), -1); /* overflow */
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loadavg_runnable),
         cmocka_unit_test(test_every_chunk_once),
         cmocka_unit_test(test_double_run_is_detected),
         cmocka_unit_test(test_many_jobs),
@@ -315,6 +387,7 @@ int main(void) {
         cmocka_unit_test(test_set_threads_arguments),
         cmocka_unit_test(test_sgemm_cut_is_thread_independent),
         cmocka_unit_test(test_straggler_backoff),
+        cmocka_unit_test(test_busy_core_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,7 @@
  * takes the mutex to wake them only when one is asleep. A short spin leaves
  * the core to another process soon. With one core busy the OpenMP build had
  * been 10x slower on 2 threads than on 1; this pool stays near 1x (the
- * straggler back-off below, docs/performance.md).
+ * straggler back-off and the busy-core probe below, docs/performance.md).
  *
  * Chunks are claimed in plain order from one counter. Giving each thread a
  * fixed home range first (for cache affinity) was tried and measured no
@@ -26,6 +26,7 @@
  */
 #include "core/parallel.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -250,16 +251,123 @@ int sn_get_threads(void) {
  * LeNet-5 with a python busy loop on the other core, 2 threads 45.1k-46.8k
  * img/s against 60.0k-62.1k on 1; with the calm rule 59.0k-59.8k (3 runs of
  * 1000 steps each, alternated); quiet 2-thread speed the same (101k-109k
- * against 103k-106k, and one run at 69k in the VM's slow mode). Spinning workers for 5 us instead of 50 was as good
- * with the busy loop but cost ~8% on a quiet machine (LeNet-5 96k vs 105k).
- * Which thread runs a chunk never changes a result (chunking is by shape),
- * so this moves only time. */
+ * against 103k-106k, and one run at 69k in the VM's slow mode). Spinning workers for 5 us instead
+ * of 50 was as good with the busy loop but cost ~8% on a quiet machine (LeNet-5 96k vs 105k). Which
+ * thread runs a chunk never changes a result (chunking is by shape), so this moves only time. */
 #define STRAGGLER_NS 200000LL       /* 0.2 ms */
 #define BACKOFF_MIN_NS 5000000LL    /* 5 ms */
 #define BACKOFF_MAX_NS 1000000000LL /* 1 s */
 static long long inline_until_ns;   /* guarded by job_mutex, as the two below */
 static long long backoff_ns = BACKOFF_MIN_NS;
 static long long last_straggler_ns; /* when the last long wait ended */
+
+/* The busy-core probe. Each return to two threads after a back-off is a
+ * trial that, with the other core still busy, ends in one more wait of a
+ * scheduler slice (~4 ms): with a python busy loop, LeNet-5 lost 9 such waits
+ * (36 ms) in a 1600-step run, 0.95x-0.98x of one thread in the 800-step
+ * check. So when a back-off ends, the caller first asks the kernel how many
+ * threads are runnable right now (the fourth field of /proc/loadavg, "2/96":
+ * a count taken at the instant of the read, unlike the averages). It counts
+ * this thread, and not the workers, asleep after the back-off; if the workers
+ * would find no idle core, the caller stays alone for another BACKOFF_MIN_NS
+ * and asks again (a read costs a few microseconds, ~0.1% every 5 ms). Where
+ * the file is missing or unreadable the probe says nothing and the straggler
+ * rule alone decides, as before. Measured (LeNet-5, 1600 steps, python busy
+ * loop, 6 runs alternated with one thread): 2 threads / 1 thread 0.975x-1.003x,
+ * median 0.997x, no long wait after the first probe (the pool ran 4-5 of
+ * 22.5k jobs on two threads); without the probe 0.97x, 8-10 long waits. */
+int sn_loadavg_runnable(const char *text) {
+    const char *s = text;
+    for (int field = 0; field < 3; field++) { /* skip the three load averages */
+        while (*s == ' ') s++;
+        if (!*s) return -1;
+        while (*s && *s != ' ') s++;
+    }
+    while (*s == ' ') s++;
+    long v = 0;
+    int digits = 0;
+    for (; *s >= '0' && *s <= '9'; s++, digits++) {
+        if (v > 1000000) return -1; /* no machine runs a million threads at once */
+        v = v * 10 + (*s - '0');
+    }
+    return digits > 0 && *s == '/' ? (int)v : -1;
+}
+
+static int read_loadavg(void) {
+    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    char buf[128];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    return sn_loadavg_runnable(buf);
+}
+
+static int (*_Atomic runnable_source)(void); /* NULL: read_loadavg */
+
+void sn_parallel_probe_source(int (*source)(void)) {
+    atomic_store(&runnable_source, source);
+}
+
+static int runnable_now(void) {
+    int (*source)(void) = atomic_load(&runnable_source);
+    return source ? source() : read_loadavg();
+}
+
+/* 1 when other processes keep a core the workers need busy: some runnable
+ * threads are not the pool's (the count less this thread and the workers
+ * awake, spinning or in a chunk), and they with the pool's threads exceed the
+ * cores online. More threads than cores asked for by the user (tests run 8
+ * on 2 cores) is not by itself a reason to run alone. */
+static int cores_taken(const pool *p) {
+    static long cores; /* guarded by job_mutex */
+    if (!cores) cores = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cores <= 0) return 0;
+    /* Three readings must agree: a worker on its way to sleep, or a kernel
+     * thread running for microseconds, is not there at all three. */
+    for (int reading = 0; reading < 3; reading++) {
+        const int r = runnable_now();
+        const int awake = p->n_workers - atomic_load(&p->sleepers);
+        const int others = r - 1 - awake;
+        if (r <= 0 || others <= 0 || others + 1 + p->n_workers <= cores) return 0;
+    }
+    return 1;
+}
+
+/* Called with job_mutex held: 1 when this job runs on the caller alone.
+ * When a back-off ends, the probe decides at once (a long wait has just shown
+ * contention). On several threads it runs every PROBE_NS, so that a process
+ * that starts to keep a core busy is seen before the first long wait; there a
+ * busy verdict is believed only when a second probe RECHECK_NS later agrees:
+ * on a quiet machine about one probe in 25 still saw a third runnable thread
+ * at three readings in a row (something running for tens of microseconds),
+ * and each such verdict cost 5 ms on one thread. */
+#define PROBE_NS 20000000LL  /* 20 ms */
+#define RECHECK_NS 1000000LL /* 1 ms */
+static long long next_probe_ns;
+static int suspect; /* the last probe on several threads said busy */
+static int run_inline_now(const pool *p) {
+    if (p->n_workers == 0) return 1;
+    const long long now = now_ns();
+    if (now < inline_until_ns) return 1;
+    if (now < next_probe_ns) return 0;
+    const int after_backoff = inline_until_ns != 0;
+    inline_until_ns = 0;
+    if (!cores_taken(p)) {
+        suspect = 0;
+        next_probe_ns = now + PROBE_NS;
+        return 0;
+    }
+    if (after_backoff || suspect) {
+        suspect = 0;
+        inline_until_ns = next_probe_ns = now + BACKOFF_MIN_NS;
+        return 1;
+    }
+    suspect = 1;
+    next_probe_ns = now + RECHECK_NS;
+    return 0;
+}
 
 void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     if (n_chunks <= 0) return;
@@ -273,7 +381,7 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     pthread_mutex_lock(&job_mutex);
     pthread_once(&exit_once, register_exit);
     ensure_threads();
-    if (p->n_workers == 0 || (inline_until_ns && now_ns() < inline_until_ns)) {
+    if (run_inline_now(p)) {
         in_job = 1; /* nested calls inline, as inside a job */
         my_worker = 0;
         for (int c = 0; c < n_chunks; c++) fn(ctx, c, 0);
@@ -308,7 +416,7 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     }
     const long long end = now_ns(), waited = end - worked;
     if (waited > STRAGGLER_NS && waited > worked - start) {
-        inline_until_ns = end + backoff_ns;
+        inline_until_ns = next_probe_ns = end + backoff_ns;
         if (backoff_ns < BACKOFF_MAX_NS) backoff_ns *= 2;
         last_straggler_ns = end;
     } else if (backoff_ns > BACKOFF_MIN_NS && end - last_straggler_ns > 2 * backoff_ns) {
