@@ -310,10 +310,12 @@ static void test_straggler_backoff(void **state) {
     sn_parallel_probe_source(NULL);
 }
 
-/* The busy-core probe (src/core/parallel.c): while the runnable-thread count
- * says another process holds the cores, jobs run on the caller alone; once it
- * says they are free, the worker takes chunks again. The counts are injected,
- * so the test does not depend on the machine's load. */
+/* The busy-core probe (src/core/parallel.c): after a long wait that ended a
+ * stretch of short jobs on two threads, jobs stay on the caller while the
+ * runnable-thread count says other processes hold the cores, and the worker
+ * is back once it says they are free; after long jobs the pool tries two
+ * threads again whatever the count says. The counts are injected, so the
+ * test does not depend on the machine's load. */
 static int cores_busy(void) {
     return 1000; /* far more runnable threads than this pool has */
 }
@@ -321,42 +323,113 @@ static int cores_free(void) {
     return 1; /* this thread alone */
 }
 
-static long long ms_now(void) {
+static long long us_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+static long long ms_now(void) {
+    return us_now() / 1000;
+}
+
+static void spin_us(long us) {
+    for (const long long until = us_now() + us; us_now() < until;) {
+    }
+}
+
+static void slow_chunk(void *arg, int chunk, int worker) {
+    count_chunk(arg, chunk, worker);
+    spin_us(50);
+}
+static void long_chunk(void *arg, int chunk, int worker) {
+    count_chunk(arg, chunk, worker);
+    spin_us(3000);
+}
+
+/* A fresh pool of two threads: no back-off, the stretch starts now. */
+static void fresh_pool(void) {
+    static count_ctx c;
+    SN_ASSERT_OK(sn_set_threads(1));
+    memset(&c, 0, sizeof c);
+    c.worker_bound = 1;
+    sn_parallel_for(2, 2, count_chunk, &c);
+    SN_ASSERT_OK(sn_set_threads(2));
+}
+
+/* Stall jobs until the worker has held the caller up once (a long wait);
+ * with the probe off, so that a back-off (another process's doing) ends. */
+static void make_long_wait(void) {
+    sn_parallel_probe_source(probe_off);
+    int stalled = 0;
+    for (long long until = ms_now() + 3000; !stalled && ms_now() < until;) {
+        stall_ctx s = {0};
+        sn_parallel_for(2, 2, stall_chunk, &s);
+        assert_int_equal(atomic_load(&s.runs), 2);
+        stalled = atomic_load(&s.worker_ran);
+    }
+    assert_true(stalled);
+}
+
+/* 1 when the worker takes part in a job of slow chunks within `ms`. */
+static int worker_back_within(long long ms) {
+    static count_ctx c;
+    for (long long until = ms_now() + ms; ms_now() < until;) {
+        memset(&c, 0, sizeof c);
+        c.worker_bound = 2;
+        sn_parallel_for(8, 2, slow_chunk, &c);
+        for (int i = 0; i < 8; i++) assert_int_equal(atomic_load(&c.runs[i]), 1);
+        if (atomic_load(&c.max_worker_seen) > 0) return 1;
+    }
+    return 0;
 }
 
 static void test_busy_core_probe(void **state) {
     (void)state;
-    SN_ASSERT_OK(sn_set_threads(2));
-    static count_ctx c;
-    c.worker_bound = 2;
+    fresh_pool();
+    make_long_wait(); /* short jobs (0.1 ms chunks), then a long wait */
     sn_parallel_probe_source(cores_busy);
-    /* A probe is due within 20 ms (its period), and a busy verdict on several
-     * threads is believed when a second probe 1 ms later agrees. */
-    for (long long until = ms_now() + 60; ms_now() < until;) {
-        memset(&c, 0, sizeof c);
-        c.worker_bound = 2;
-        sn_parallel_for(64, 2, count_chunk, &c);
-    }
-    for (int job = 0; job < 200; job++) {
-        memset(&c, 0, sizeof c);
-        c.worker_bound = 2;
-        sn_parallel_for(64, 2, count_chunk, &c);
-        for (int i = 0; i < 64; i++) assert_int_equal(atomic_load(&c.runs[i]), 1);
-        assert_int_equal(atomic_load(&c.max_worker_seen), 0); /* the caller alone */
-    }
-    /* Free cores: after the current back-off (5 ms) the worker is back. */
+    /* The back-off (5 ms) ends many times in 100 ms; each time the probe says
+     * busy, so no job has the worker. */
+    assert_false(worker_back_within(100));
+    /* Free cores: at the next end of a back-off the worker is back. */
     sn_parallel_probe_source(cores_free);
-    int worker_back = 0;
-    for (long long until = ms_now() + 5000; !worker_back && ms_now() < until;) {
-        stall_ctx s = {0};
-        sn_parallel_for(2, 2, stall_chunk, &s);
-        assert_int_equal(atomic_load(&s.runs), 2);
-        worker_back = atomic_load(&s.worker_ran);
+    assert_true(worker_back_within(5000));
+
+    /* No long wait at all: on two threads with short jobs the probe runs
+     * every 20 ms (after 5 ms of work), and two busy verdicts 1 ms apart send
+     * the jobs to the caller. */
+    fresh_pool();
+    sn_parallel_probe_source(cores_busy);
+    for (long long until = ms_now() + 150; ms_now() < until;) {
+        static count_ctx c;
+        memset(&c, 0, sizeof c);
+        c.worker_bound = 2;
+        sn_parallel_for(8, 2, slow_chunk, &c);
     }
-    assert_true(worker_back);
+    assert_false(worker_back_within(50));
+
+    /* Long jobs (3 ms chunks) on two threads before the long wait: the pool
+     * tries two threads again though the probe would say busy. Under load
+     * the stall jobs after them may be many and tip the balance: retried. */
+    int tried_again = 0;
+    for (int attempt = 0; attempt < 10 && !tried_again; attempt++) {
+        fresh_pool();
+        sn_parallel_probe_source(probe_off);
+        /* Five in a row with the worker in them: a job on the caller alone
+         * means a back-off, after which the count starts again. */
+        int in_a_row = 0;
+        for (long long until = ms_now() + 2000; in_a_row < 5 && ms_now() < until;) {
+            static count_ctx c;
+            memset(&c, 0, sizeof c);
+            c.worker_bound = 2;
+            sn_parallel_for(2, 2, long_chunk, &c);
+            in_a_row = atomic_load(&c.max_worker_seen) > 0 ? in_a_row + 1 : 0;
+        }
+        make_long_wait();
+        sn_parallel_probe_source(cores_busy);
+        tried_again = worker_back_within(300);
+    }
+    assert_true(tried_again);
     sn_parallel_probe_source(NULL);
     SN_ASSERT_OK(sn_set_threads(0));
 }

@@ -198,12 +198,16 @@ static void pool_start(pool *p, int threads) {
     }
 }
 
-/* Called with job_mutex held: resizes the pool to the count wanted now. */
+static void backoff_reset(void);
+
+/* Called with job_mutex held: resizes the pool to the count wanted now; a new
+ * pool starts with no back-off. */
 static void ensure_threads(void) {
     const int want = sn_get_threads();
     if (the_pool.n_workers != want - 1) {
         pool_stop(&the_pool);
         pool_start(&the_pool, want);
+        backoff_reset();
     }
 }
 
@@ -267,15 +271,30 @@ static long long last_straggler_ns; /* when the last long wait ended */
  * (36 ms) in a 1600-step run, 0.95x-0.98x of one thread in the 800-step
  * check. So when a back-off ends, the caller first asks the kernel how many
  * threads are runnable right now (the fourth field of /proc/loadavg, "2/96":
- * a count taken at the instant of the read, unlike the averages). It counts
- * this thread, and not the workers, asleep after the back-off; if the workers
- * would find no idle core, the caller stays alone for another BACKOFF_MIN_NS
- * and asks again (a read costs a few microseconds, ~0.1% every 5 ms). Where
- * the file is missing or unreadable the probe says nothing and the straggler
- * rule alone decides, as before. Measured (LeNet-5, 1600 steps, python busy
- * loop, 6 runs alternated with one thread): 2 threads / 1 thread 0.975x-1.003x,
- * median 0.997x, no long wait after the first probe (the pool ran 4-5 of
- * 22.5k jobs on two threads); without the probe 0.97x, 8-10 long waits. */
+ * a count taken at the instant of the read, unlike the averages), and if
+ * other processes hold the cores the workers need, it stays alone for another
+ * BACKOFF_MIN_NS and asks again (a read costs a few microseconds).
+ * It asks only when the recent work on several threads was in short jobs:
+ * their mean length weighted by time (sum w^2 / sum w over the
+ * caller's time w in each job's chunks, the length of the job an instant of
+ * work is in) under LONG_JOB_NS. Long jobs (the 2-conv CNN's convolutions,
+ * milliseconds each) gain from a second thread even on a shared core (CNN
+ * with the busy loop, 2 threads 1.00x-1.15x of one), and a probe on every
+ * return took that to 0.97x-0.99x; with short ones (LeNet-5's, tens of
+ * microseconds) each wait of a slice costs more than the second thread gains.
+ * Where the file is missing or unreadable the probe says nothing and the
+ * straggler rule alone decides, as before. Measured with a python busy loop,
+ * runs alternated with one thread: LeNet-5 (1600 steps, 6 runs) 2 threads /
+ * 1 thread 0.985x-1.033x, median 0.996x, no long wait in 5 of 6 runs (the
+ * pool ran ~200 of 22.5k jobs on two threads); the CNN (80 steps, 3 runs)
+ * 1.07x-1.08x. */
+#define LONG_JOB_NS 1000000.0 /* 1 ms */
+/* sum w and sum w^2 (ns) over the jobs on several threads, halved at each
+ * periodic probe so that they weigh the last ~40 ms most: one stretch alone
+ * between two waits can hold only a model's short jobs (the CNN's ReLUs). */
+static double job_w, job_w2;
+static double last_job_ns; /* job_w2 / job_w at the last long wait or busy verdict */
+
 int sn_loadavg_runnable(const char *text) {
     const char *s = text;
     for (int field = 0; field < 3; field++) { /* skip the three load averages */
@@ -315,6 +334,18 @@ static int runnable_now(void) {
     return source ? source() : read_loadavg();
 }
 
+#define PROBE_NS 20000000LL  /* 20 ms */
+#define RECHECK_NS 1000000LL /* 1 ms */
+static long long next_probe_ns;
+static int suspect; /* the last probe on several threads said busy */
+
+static void backoff_reset(void) {
+    inline_until_ns = last_straggler_ns = next_probe_ns = 0;
+    job_w = job_w2 = last_job_ns = 0;
+    suspect = 0;
+    backoff_ns = BACKOFF_MIN_NS;
+}
+
 /* 1 when other processes keep a core the workers need busy: some runnable
  * threads are not the pool's (the count less this thread and the workers
  * awake, spinning or in a chunk), and they with the pool's threads exceed the
@@ -336,36 +367,43 @@ static int cores_taken(const pool *p) {
 }
 
 /* Called with job_mutex held: 1 when this job runs on the caller alone.
- * When a back-off ends, the probe decides at once (a long wait has just shown
- * contention). On several threads it runs every PROBE_NS, so that a process
- * that starts to keep a core busy is seen before the first long wait; there a
- * busy verdict is believed only when a second probe RECHECK_NS later agrees:
- * on a quiet machine about one probe in 25 still saw a third runnable thread
- * at three readings in a row (something running for tens of microseconds),
- * and each such verdict cost 5 ms on one thread. */
-#define PROBE_NS 20000000LL  /* 20 ms */
-#define RECHECK_NS 1000000LL /* 1 ms */
-static long long next_probe_ns;
-static int suspect; /* the last probe on several threads said busy */
+ * On several threads with short jobs the probe also runs every PROBE_NS, so
+ * that contention is seen before the first long wait, or where the waits stay
+ * under the straggler rule's bar; there a busy verdict is believed only when
+ * a second probe RECHECK_NS later agrees (on a quiet machine one probe in
+ * ~25 saw a third runnable thread at three readings in a row). */
 static int run_inline_now(const pool *p) {
     if (p->n_workers == 0) return 1;
     const long long now = now_ns();
-    if (now < inline_until_ns) return 1;
-    if (now < next_probe_ns) return 0;
-    const int after_backoff = inline_until_ns != 0;
-    inline_until_ns = 0;
-    if (!cores_taken(p)) {
-        suspect = 0;
+    if (!inline_until_ns) {
+        if (now < next_probe_ns) return 0;
         next_probe_ns = now + PROBE_NS;
-        return 0;
-    }
-    if (after_backoff || suspect) {
+        /* Not before a few ms of work tell how long the jobs are. */
+        if (job_w < PROBE_NS / 4) return 0;
+        const double job_ns = job_w2 / job_w;
+        job_w *= 0.5;
+        job_w2 *= 0.5;
+        if (job_ns >= LONG_JOB_NS || !cores_taken(p)) {
+            suspect = 0;
+            return 0;
+        }
+        if (!suspect) {
+            suspect = 1;
+            next_probe_ns = now + RECHECK_NS;
+            return 0;
+        }
         suspect = 0;
-        inline_until_ns = next_probe_ns = now + BACKOFF_MIN_NS;
+        last_job_ns = job_ns;
+        inline_until_ns = now + BACKOFF_MIN_NS;
         return 1;
     }
-    suspect = 1;
-    next_probe_ns = now + RECHECK_NS;
+    if (now < inline_until_ns) return 1;
+    if (last_job_ns < LONG_JOB_NS && cores_taken(p)) {
+        inline_until_ns = now + BACKOFF_MIN_NS;
+        return 1;
+    }
+    inline_until_ns = 0;
+    next_probe_ns = now + PROBE_NS;
     return 0;
 }
 
@@ -415,8 +453,12 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
         CPU_RELAX();
     }
     const long long end = now_ns(), waited = end - worked;
+    const double w = (double)(worked - start);
+    job_w += w;
+    job_w2 += w * w;
     if (waited > STRAGGLER_NS && waited > worked - start) {
-        inline_until_ns = next_probe_ns = end + backoff_ns;
+        inline_until_ns = end + backoff_ns;
+        last_job_ns = job_w > 0 ? job_w2 / job_w : 0;
         if (backoff_ns < BACKOFF_MAX_NS) backoff_ns *= 2;
         last_straggler_ns = end;
     } else if (backoff_ns > BACKOFF_MIN_NS && end - last_straggler_ns > 2 * backoff_ns) {
