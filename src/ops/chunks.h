@@ -6,14 +6,16 @@
  * A chunk holds about SN_CHUNK_FLOATS floats of each tensor it streams
  * (64 KiB, a few microseconds of work), so that the threads have chunks to
  * share (LeNet-5's first ReLU at batch 64: 19) and a thread that the OS
- * pauses holds up little. Handing out a pool job costs microseconds, tens
- * when a worker has to be woken or the other core is busy, so a loop over
- * fewer than SN_PARALLEL_MIN_FLOATS floats runs inline on the caller. Measured
- * at 2 threads, the thresholds of 32K, 128K and 512K floats: LeNet-5 training
- * at 17,500, 20,700, 20,500 img/s, the MLP at 105,000, 104,000, 99,000, the
- * CNN the same (bench_model, medians of 7, OMP_NUM_THREADS=1 so that no
- * OpenMP thread competes with the pool); 4K- and 64K-float chunks measured
- * as 16K ones, within the noise of a shared machine.
+ * pauses holds up little. Handing out a pool job costs a microsecond or
+ * two, tens when a worker has to be woken, so a loop over fewer than
+ * SN_PARALLEL_MIN_FLOATS floats (two chunks) runs inline on the caller.
+ * Measured with the current pool at 2 threads (bench_model, 800 steps, 5 runs
+ * alternated): LeNet-5 training with the threshold at 32K, 64K and 128K
+ * floats, medians 106,900, 106,300 and 103,200 img/s (its second pool and
+ * ReLU, 102K floats, 22+10 us -> 12+6 us and 7 -> 5 us); one thread and the
+ * MLP the same. (With the OpenMP pool of the first round, 32K had been the
+ * slowest: 17,500 against 20,700 img/s at 128K.) 4K- and 64K-float chunks
+ * measured as 16K ones, within the noise of a shared machine.
  *
  * The chunking depends on the shapes only, never on the thread count, so a
  * kernel whose chunks write disjoint outputs, each computed in a fixed order,
@@ -27,7 +29,7 @@
 #define SN_CHUNK_FLOATS 16384
 
 /* Below this many floats in all, a loop runs inline on the caller: see above. */
-#define SN_PARALLEL_MIN_FLOATS 131072
+#define SN_PARALLEL_MIN_FLOATS 32768
 
 /* The loop body of a span: items [begin, end). */
 typedef void (*sn_span_fn)(void *ctx, int64_t begin, int64_t end);
