@@ -9,8 +9,9 @@
  *
  * Timed: for each minibatch, the copy of the uint8 pixels into the float
  * input with the per-batch /255 normalisation (sn_dataset_batch), and then
- *   train: forward (training mode, cross-entropy), zero_grad, backward, SGD
- *          step (momentum 0.9, lr 0.01);
+ *   train: forward (training mode, cross-entropy), backward writing the
+ *          gradients (SN_GRAD_SET, as zero_grad(set_to_none=True) + backward),
+ *          SGD step (momentum 0.9, lr 0.01);
  *   infer: forward in evaluation mode, no loss.
  * Not timed: loading the dataset, building and compiling the model, W warmup
  * minibatches. The full training split is loaded (uint8, as sn_dataset_load
@@ -133,8 +134,7 @@ static sn_status run_batch(const bench_args *a, sn_model *m, sn_optim *opt, cons
     sn_status s = sn_dataset_batch(ds, order, a->batch, x, y);
     if (s == SN_OK) s = sn_graph_forward(g);
     if (s != SN_OK || !a->train) return s;
-    sn_graph_zero_grad(g);
-    s = sn_graph_backward(g, sn_model_loss_node(m));
+    s = sn_graph_backward(g, sn_model_loss_node(m)); /* SN_GRAD_SET: no zero_grad needed */
     if (s != SN_OK) return s;
     size_t n_params;
     float *params = sn_graph_params(g, &n_params);
@@ -177,6 +177,7 @@ static int run(const bench_args *a) {
     if (sn_model_compile(m, &copts) != SN_OK) goto done;
     if (sn_model_init(m, 1, SN_INIT_TORCH_DEFAULT) != SN_OK) goto done;
     sn_graph_set_training(sn_model_graph(m), a->train);
+    if (a->train && sn_graph_set_grad_mode(sn_model_graph(m), SN_GRAD_SET) != SN_OK) goto done;
     if (a->train) {
         sn_optim_opts oo = sn_optim_defaults(SN_OPTIM_SGD);
         oo.momentum = 0.9;

@@ -6,7 +6,9 @@
 #include "support/gradcheck.h"
 #include "support/test_support.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void fill(sn_graph *g, int node, uint64_t seed) {
@@ -334,6 +336,84 @@ static void test_profiling_counts_calls(void **state) {
     sn_graph_destroy(g);
 }
 
+/* SN_GRAD_SET: each backward writes the parameter gradients, bit for bit
+ * what zero_grad + backward give, over any garbage left in them; a weight
+ * used by two nodes is written by one and added into by the other; a
+ * parameter the pass does not reach reads zero; ops with and without
+ * SN_OP_BWD_CAN_SET (conv2d, linear / batch_norm) both. */
+typedef struct set_net {
+    sn_graph *g;
+    int x, t, unused, loss, params[9];
+} set_net;
+
+static set_net set_net_build(void) {
+    set_net n;
+    sn_graph *g = n.g = sn_graph_create(0);
+    n.x = sn_input(g, "x", 4, (int64_t[]){3, 2, 5, 5});
+    int k = n.params[0] = sn_param(g, "c.weight", 4, (int64_t[]){4, 2, 3, 3});
+    int kb = n.params[1] = sn_param(g, "c.bias", 1, (int64_t[]){4});
+    int h = sn_conv2d(g, n.x, k, kb, 1, 1, 0, 0); /* (3, 4, 3, 3) */
+    int gamma = n.params[2] = sn_param(g, "bn.weight", 1, (int64_t[]){4});
+    int beta = n.params[3] = sn_param(g, "bn.bias", 1, (int64_t[]){4});
+    int rm = sn_buffer(g, "bn.running_mean", 1, (int64_t[]){4});
+    int rv = sn_buffer(g, "bn.running_var", 1, (int64_t[]){4});
+    int nbt = sn_buffer(g, "bn.num_batches_tracked", 1, (int64_t[]){1});
+    h = sn_flatten(g, sn_relu(g, sn_batch_norm(g, h, gamma, beta, rm, rv, nbt, 0.1f, 1e-5f)));
+    int w = n.params[4] = sn_param(g, "w", 2, (int64_t[]){36, 36}); /* used twice */
+    int b1 = n.params[5] = sn_param(g, "b1", 1, (int64_t[]){36});
+    int b2 = n.params[6] = sn_param(g, "b2", 1, (int64_t[]){36});
+    h = sn_linear(g, sn_relu(g, sn_linear(g, h, w, b1)), w, b2);
+    int v = n.params[7] = sn_param(g, "v", 2, (int64_t[]){2, 36});
+    n.unused = n.params[8] = sn_param(g, "unused", 1, (int64_t[]){5});
+    n.t = sn_input(g, "t", 2, (int64_t[]){3, 2});
+    n.loss = sn_mse(g, sn_linear(g, h, v, SN_NONE), n.t, SN_REDUCTION_MEAN);
+    SN_ASSERT_OK(sn_graph_compile(g));
+    for (int i = 0; i < 9; i++) fill(g, n.params[i], 10 + (uint64_t)i);
+    fill(g, n.x, 1);
+    fill(g, n.t, 2);
+    return n;
+}
+
+static void test_grad_mode_set(void **state) {
+    (void)state;
+    set_net n = set_net_build();
+    size_t count;
+    float *grads = sn_graph_grads(n.g, &count);
+    float *want = malloc(count * sizeof *want);
+    assert_non_null(want);
+    /* Reference: accumulate mode, zero_grad then backward. */
+    SN_ASSERT_OK(sn_graph_forward(n.g));
+    sn_graph_zero_grad(n.g);
+    SN_ASSERT_OK(sn_graph_backward(n.g, n.loss));
+    memcpy(want, grads, count * sizeof *want);
+    assert_true(want[0] != 0.0f);
+
+    assert_int_equal(sn_graph_set_grad_mode(n.g, (sn_grad_mode)2), SN_ERR_INVALID_ARG);
+    SN_ASSERT_OK(sn_graph_set_grad_mode(n.g, SN_GRAD_SET));
+    for (int pass = 0; pass < 2; pass++) { /* no zero_grad: the second is not doubled */
+        for (size_t i = 0; i < count; i++) grads[i] = i % 2 ? NAN : 7.0f; /* garbage */
+        SN_ASSERT_OK(sn_graph_forward(n.g));
+        SN_ASSERT_OK(sn_graph_backward(n.g, n.loss));
+        assert_memory_equal(grads, want, count * sizeof *want);
+        const float *u = sn_graph_grad(n.g, n.unused);
+        for (int i = 0; i < 5; i++) assert_true(u[i] == 0.0f && !signbit(u[i]));
+    }
+    /* Back to accumulating: a second backward adds (up to rounding: the
+     * shared weight's two contributions are added one at a time). */
+    SN_ASSERT_OK(sn_graph_set_grad_mode(n.g, SN_GRAD_ACCUMULATE));
+    SN_ASSERT_OK(sn_graph_forward(n.g));
+    SN_ASSERT_OK(sn_graph_backward(n.g, n.loss));
+    for (size_t i = 0; i < count; i++)
+        assert_float_equal(grads[i], 2.0f * want[i], 1e-6 + 1e-5 * fabsf(want[i]));
+    free(want);
+    sn_graph_destroy(n.g);
+
+    sn_graph *g = sn_graph_create(0);
+    assert_int_equal(sn_graph_set_grad_mode(g, SN_GRAD_SET), SN_ERR_STATE); /* before compile */
+    assert_int_equal(sn_graph_set_grad_mode(NULL, SN_GRAD_SET), SN_ERR_STATE);
+    sn_graph_destroy(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_error_names_node_before_compute),
@@ -344,6 +424,7 @@ int main(void) {
         cmocka_unit_test(test_backward_follows_only_the_loss),
         cmocka_unit_test(test_smaller_batch_matches_a_graph_built_for_it),
         cmocka_unit_test(test_profiling_counts_calls),
+        cmocka_unit_test(test_grad_mode_set),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -227,8 +227,21 @@ sn_status sn_graph_forward(sn_graph *g);
 /* Sets every parameter gradient (and requested input gradient) to zero. */
 void sn_graph_zero_grad(sn_graph *g);
 
-/* Back-propagates from a scalar node (seed 1), ADDING into parameter gradients.
- * Must follow sn_graph_forward. */
+/* How backward treats parameter gradients. SN_GRAD_ACCUMULATE, the default,
+ * adds into them, as torch's backward does: several backward calls sum until
+ * sn_graph_zero_grad. SN_GRAD_SET writes them: after each backward they hold
+ * that pass's gradients, bit for bit what sn_graph_zero_grad and then
+ * backward give, and zeros for parameters it does not reach, without the
+ * pass that clears 4 bytes per parameter first (as torch's
+ * zero_grad(set_to_none=True) before backward; ops that support it write
+ * their weight gradients with beta = 0). Gradients of inputs always
+ * accumulate. After compile; SN_ERR_STATE before, SN_ERR_INVALID_ARG for
+ * another value. */
+typedef enum sn_grad_mode { SN_GRAD_ACCUMULATE = 0, SN_GRAD_SET = 1 } sn_grad_mode;
+sn_status sn_graph_set_grad_mode(sn_graph *g, sn_grad_mode mode);
+
+/* Back-propagates from a scalar node (seed 1), ADDING into parameter gradients
+ * (or writing them, under SN_GRAD_SET). Must follow sn_graph_forward. */
 sn_status sn_graph_backward(sn_graph *g, int loss);
 
 /* As sn_graph_backward but from any node, with seed = d(objective)/d(node), a

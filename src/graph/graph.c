@@ -45,9 +45,10 @@ struct sn_graph {
     sn_rng rng;
     sn_rng rng_at_forward; /* the stream where the last forward started (replay) */
     int training;
+    sn_grad_mode grad_mode; /* sn_graph_set_grad_mode */
     int compiled;
     int forward_done;
-    sn_node_time *node_time; /* (n_nodes) while profiling (sn_graph_set_profiling), else NULL */
+    sn_node_time *node_time;  /* (n_nodes) while profiling (sn_graph_set_profiling), else NULL */
     int64_t batch, max_batch; /* dim 0 of the inputs: now, and as compiled */
     sn_status build_status;   /* first error recorded while building */
     char build_message[512];
@@ -496,6 +497,38 @@ void sn_graph_zero_grad(sn_graph *g) {
     }
 }
 
+sn_status sn_graph_set_grad_mode(sn_graph *g, sn_grad_mode mode) {
+    if (!g || !g->compiled) return sn_error(SN_ERR_STATE, "grad mode: graph is not compiled");
+    if (mode != SN_GRAD_ACCUMULATE && mode != SN_GRAD_SET)
+        return sn_error(SN_ERR_INVALID_ARG, "grad mode: %d is neither accumulate (0) nor set (1)",
+                        (int)mode);
+    g->grad_mode = mode;
+    return SN_OK;
+}
+
+/* Under SN_GRAD_SET, before node n's backward: for each parameter input
+ * whose gradient this backward has not written yet, either lets the op write
+ * it (SN_OP_BWD_CAN_SET) or clears it; marks it written (grad_ready, unused
+ * for parameters otherwise). A parameter in two input slots of one node is
+ * cleared and added into by both. */
+static void prepare_param_grads(sn_graph *g, sn_node *n) {
+    n->io.din_set = 0;
+    if (g->grad_mode != SN_GRAD_SET) return;
+    for (int i = 0; i < n->io.n_in; i++) {
+        const int p = n->in[i];
+        if (!n->io.has_in[i] || !n->io.din[i] || g->nodes[p].kind != SN_NODE_PARAM ||
+            g->grad_ready[p])
+            continue;
+        int twice = 0;
+        for (int j = i + 1; j < n->io.n_in; j++) twice |= n->io.has_in[j] && n->in[j] == p;
+        if ((n->op->flags & SN_OP_BWD_CAN_SET) && !twice)
+            n->io.din_set |= 1u << i;
+        else
+            zero_floats(g, n->io.din[i], (size_t)sn_shape_numel(&g->nodes[p].shape));
+        g->grad_ready[p] = 1;
+    }
+}
+
 /* Clears the gradient of op node id, once per backward. */
 static void clear_op_grad(sn_graph *g, int id) {
     sn_node *n = &g->nodes[id];
@@ -517,7 +550,11 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
                                             "backward per forward)"
                                           : "backward: run forward first");
     sn_node *top = &g->nodes[node];
-    if (!top->requires_grad) return SN_OK; /* nothing trainable below this node */
+    if (!top->requires_grad) { /* nothing trainable below this node */
+        if (g->grad_mode == SN_GRAD_SET && g->grad_block)
+            zero_floats(g, g->grad_block, g->n_param_floats);
+        return SN_OK;
+    }
 
     /* Op-node gradients are per-step scratch, cleared here; parameter and
      * input gradients accumulate across calls until sn_graph_zero_grad. Each
@@ -550,6 +587,7 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
             else
                 clear_op_grad(g, n->in[i]);
         }
+        prepare_param_grads(g, n);
         n->io.work = n->work_backward;
         const long long t0 = g->node_time ? clock_ns() : 0;
         n->op->backward(&n->io);
@@ -559,9 +597,17 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
         }
     }
     /* The kept op gradients off the path are zero, as if all had been
-     * cleared; the others share their space with buffers of other lifetimes. */
-    for (int id = 0; id < g->n_nodes; id++)
-        if (g->nodes[id].kept) clear_op_grad(g, id);
+     * cleared; the others share their space with buffers of other lifetimes.
+     * Under SN_GRAD_SET, so are the parameter gradients not written. */
+    for (int id = 0; id < g->n_nodes; id++) {
+        sn_node *n = &g->nodes[id];
+        if (n->kept) clear_op_grad(g, id);
+        if (g->grad_mode == SN_GRAD_SET && n->kind == SN_NODE_PARAM && n->grad &&
+            !g->grad_ready[id]) {
+            zero_floats(g, n->grad, (size_t)sn_shape_numel(&n->shape));
+            g->grad_ready[id] = 1;
+        }
+    }
     /* A lean plan has reused what this backward read: it needs a new forward. */
     if (g->plan != SN_PLAN_KEEP_ALL) g->forward_done = 0;
     return SN_OK;

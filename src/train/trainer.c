@@ -118,6 +118,9 @@ static sn_status compile(trainer *t) {
     c.keep_modules = t->o.health_every > 0;
     if ((st = sn_model_compile(t->m, &c)) != SN_OK) return st;
     t->g = sn_model_graph(t->m);
+    /* Each backward writes the gradients: zero_grad + backward without the
+     * clearing pass (torch's zero_grad(set_to_none=True)), the same bits. */
+    if ((st = sn_graph_set_grad_mode(t->g, SN_GRAD_SET)) != SN_OK) return st;
     if (t->o.profile && (st = sn_graph_set_profiling(t->g, 1)) != SN_OK) return st;
     t->params = sn_graph_params(t->g, &t->n_params);
     t->grads = sn_graph_grads(t->g, &t->n_params);
@@ -227,7 +230,7 @@ static sn_status step(trainer *t, int epoch, int64_t first, int64_t k, epoch_sum
     const float loss = sn_graph_value(t->g, sn_model_loss_node(t->m))[0];
     const int64_t step_number = t->state.step + 1;
     if (!isfinite(loss)) return sn_train__numeric_error(t->m, step_number, epoch, loss, 0);
-    sn_graph_zero_grad(t->g);
+    /* zero_grad: backward writes the gradients (SN_GRAD_SET, set above). */
     if ((st = sn_graph_backward(t->g, sn_model_loss_node(t->m))) != SN_OK) return st;
     if (!sn_train__all_finite(t->grads, t->n_params))
         return sn_train__numeric_error(t->m, step_number, epoch, loss, 1);
