@@ -38,6 +38,7 @@
 #include <string.h>
 
 #include "backend/cpu/conv_direct.h"
+#include "backend/cpu/conv_gemm_blocked.h"
 #include "support/graph_run.h"
 
 typedef struct conv_case {
@@ -56,6 +57,12 @@ static const conv_case fixed_cases[] = {
     {1, 2, 3, 40, 3, 3, 3, 1, 1, 0},    /* rows longer than two vectors */
     {2, 1, 5, 5, 7, 5, 5, 0, 0, 1},     /* one output per image */
     {3, 2, 6, 21, 3, 3, 9, 1, 4, 1},    /* kw = 9: dx's col2im in two groups of taps */
+    /* C_out 16 (the channel-vector kernels with AVX-512): an odd number of
+     * output rows and columns (blocks moved back, a last lone column in dW),
+     * padding read in place, 3x3 and 5x5, no bias */
+    {2, 3, 9, 15, 16, 3, 3, 1, 0, 1},
+    {3, 2, 12, 16, 16, 5, 5, 2, 1, 0},
+    {1, 4, 14, 21, 16, 5, 5, 0, 2, 1},
 };
 
 enum { N_FIXED = sizeof fixed_cases / sizeof fixed_cases[0], N_RANDOM = 60 };
@@ -409,6 +416,11 @@ static void test_route_of_model_layers(void **state) {
     }
     assert_int_equal(sn_conv_direct_route(&lenet1, 6), all);
     assert_int_equal(sn_conv_direct_route(&lenet2, 16), all);
+#if defined(__AVX512F__)
+    /* LeNet-5's second layer: forward and dW by the channel-vector kernels */
+    assert_int_equal(sn_conv_gemm_channel_route(&lenet2, 16), 1);
+    assert_int_equal(sn_conv_gemm_channel_route(&lenet1, 6), 0);
+#endif
     assert_int_equal(sn_conv_direct_route(&cnn1, 32) & SN_CONV_DIRECT_FORWARD, 0);
     const sn_im2col_geometry cnn2 = geometry(&fixed_cases[3]);
     assert_true(sn_conv_direct_route(&cnn2, 64) & SN_CONV_DIRECT_INPUT_GRAD);

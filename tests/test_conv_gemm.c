@@ -68,6 +68,11 @@ static const cg_case cases[] = {
     {6, 25, 200, 16, 16, 1},
     /* a long K with few columns */
     {64, 4200, 17, 1, 0, 1},
+    /* rows in whole blocks of 5 (forward: C_out; dcol: K) over >= 5 vectors:
+     * bcast_block's square 5 x 5 shape with AVX-512, a last block moved back */
+    {20, 30, 100, 0, 0, 1},
+    {16, 25, 400, 0, 0, 0},
+    {10, 25, 95, 3, 1, 1},
 };
 
 enum { N_CASES = sizeof cases / sizeof cases[0] };
@@ -387,8 +392,49 @@ static void test_bit_identical(void **state) {
     }
 }
 
+/* sn_conv_gemm_transpose: dst (n, m) = src (m, n)^T, or += with add, exactly,
+ * at sizes around whole blocks of 4, 8 and 16 (the conv2d layouts (16, 100),
+ * (100, 16), (150, 16) among them) and row strides past the rows, whose
+ * padding is neither read (NaN in src) nor written (a sentinel in dst). */
+static void test_transpose(void **state) {
+    (void)state;
+    static const int sizes[][4] = {
+        /* m, n, pad_src, pad_dst */
+        {1, 1, 0, 0},   {16, 100, 0, 0}, {100, 16, 0, 0}, {150, 16, 0, 0}, {16, 150, 3, 1},
+        {17, 33, 1, 2}, {5, 3, 0, 4},    {33, 9, 2, 0},   {8, 8, 0, 0},    {4, 20, 5, 5},
+    };
+    sn_rng rng;
+    sn_rng_seed(&rng, 31, 0);
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        const int m = sizes[t][0], n = sizes[t][1], ps = sizes[t][2], pd = sizes[t][3];
+        float *src = matrix(&rng, m, n, ps, 0, 0.0f, NAN);
+        for (int add = 0; add < 2; add++) {
+            float *dst = matrix(&rng, n, m, pd, 0, 0.0f, SENTINEL);
+            float *old = malloc((size_t)n * (m + pd) * sizeof *old);
+            assert_non_null(old);
+            memcpy(old, dst, (size_t)n * (m + pd) * sizeof *old);
+            sn_conv_gemm_transpose(m, n, src, n + ps, dst, m + pd, add);
+            for (int j = 0; j < n; j++)
+                for (int i = 0; i < m + pd; i++) {
+                    const float got = dst[(size_t)j * (m + pd) + i];
+                    const float was = old[(size_t)j * (m + pd) + i];
+                    const float want = i >= m ? SENTINEL
+                                       : add  ? was + src[(size_t)i * (n + ps) + j]
+                                              : src[(size_t)i * (n + ps) + j];
+                    if (memcmp(&got, &want, sizeof got) != 0)
+                        fail_msg("transpose %dx%d (pads %d, %d, add %d): [%d][%d] = %g, want %g", m,
+                                 n, ps, pd, add, j, i, (double)got, (double)want);
+                }
+            free(old);
+            free(dst);
+        }
+        free(src);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_forward_matches_reference),
         cmocka_unit_test(test_weight_grad_accumulates),
         cmocka_unit_test(test_input_grad_overwrites),

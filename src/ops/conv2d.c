@@ -41,6 +41,8 @@
  *                                   (the larger; no (K, P) when all are direct)
  *   max_chunks x dW partial (C_out, K)
  *   max_chunks x db partial (C_out) in double
+ *   what the direct forward shares between its images (W^T for the
+ *   channel-vector kernels, made once per forward; none otherwise)
  * max_chunks = min(N, chunk cap of the shapes) >= the chunks of any batch <= N,
  * and nothing grows as the batch shrinks, so sn_graph_set_batch fits.
  */
@@ -52,6 +54,7 @@
 
 #include "backend/cpu/conv_direct.h"
 #include "backend/cpu/conv_gemm.h"
+#include "backend/cpu/conv_gemm_blocked.h"
 #include "backend/cpu/im2col.h"
 #include "core/parallel.h"
 
@@ -79,6 +82,7 @@ typedef struct conv_layout {
     int64_t dw_slot; /* per chunk: C_out*K, rounded */
     int64_t db_slot; /* per chunk: C_out doubles = 2*C_out floats, rounded */
     int64_t max_chunks;
+    int64_t shared; /* once: what sn_conv_direct_prepare makes for forward, rounded */
 } conv_layout;
 
 /* The chunk cap of the shapes: independent of the batch and of the threads. */
@@ -93,7 +97,8 @@ static int64_t chunk_cap(int64_t c_out, int64_t patch_size) {
  * direct_scratch what sn_conv_direct_scratch asks for them; the (K, P) im2col
  * scratch only when some product still goes through im2col. */
 static conv_layout conv_layout_of(int64_t n_batch, int64_t c_out, int64_t patch_size,
-                                  int64_t out_plane, int direct, int64_t direct_scratch) {
+                                  int64_t out_plane, int direct, int64_t direct_scratch,
+                                  int64_t direct_shared) {
     conv_layout l;
     const int64_t cap = chunk_cap(c_out, patch_size);
     const int all = SN_CONV_DIRECT_FORWARD | SN_CONV_DIRECT_WEIGHT_GRAD | SN_CONV_DIRECT_INPUT_GRAD;
@@ -102,6 +107,7 @@ static conv_layout conv_layout_of(int64_t n_batch, int64_t c_out, int64_t patch_
     l.dw_slot = round_to_slot(c_out * patch_size);
     l.db_slot = round_to_slot(2 * c_out);
     l.max_chunks = n_batch < cap ? n_batch : cap;
+    l.shared = round_to_slot(direct_shared);
     return l;
 }
 
@@ -152,7 +158,8 @@ static conv_dims conv_dims_of(const sn_op_io *io) {
                      g->pad_h == 0 && g->pad_w == 0;
     d.direct = sn_conv_direct_route(g, d.c_out);
     d.layout = conv_layout_of(d.n_batch, d.c_out, d.patch_size, d.out_plane, d.direct,
-                              sn_conv_direct_scratch(g, d.c_out, d.direct));
+                              sn_conv_direct_scratch(g, d.c_out, d.direct),
+                              sn_conv_direct_shared(g, d.c_out, d.direct));
     /* Consecutive images, as even as the cap allows: ceil(N / cap) per chunk. */
     const int64_t cap = chunk_cap(d.c_out, d.patch_size);
     d.images_per_chunk = (int)((d.n_batch + cap - 1) / cap);
@@ -218,10 +225,11 @@ static sn_status conv2d_infer(sn_op_io *io, size_t *work_size) {
     const sn_im2col_geometry geom = geometry_of(io);
     const int direct = sn_conv_direct_route(&geom, (int)w->dim[0]);
     const conv_layout l = conv_layout_of(x->dim[0], w->dim[0], patch_size, out_plane, direct,
-                                         sn_conv_direct_scratch(&geom, (int)w->dim[0], direct));
+                                         sn_conv_direct_scratch(&geom, (int)w->dim[0], direct),
+                                         sn_conv_direct_shared(&geom, (int)w->dim[0], direct));
     int64_t work_floats = -1; /* -1: above the limit */
-    if (l.scratch <= SN_MAX_NUMEL && l.dw_slot <= SN_MAX_NUMEL)
-        work_floats = workers * l.scratch + l.max_chunks * (l.dw_slot + l.db_slot);
+    if (l.scratch <= SN_MAX_NUMEL && l.dw_slot <= SN_MAX_NUMEL && l.shared <= SN_MAX_NUMEL)
+        work_floats = workers * l.scratch + l.max_chunks * (l.dw_slot + l.db_slot) + l.shared;
     if (work_floats < 0 || work_floats > SN_MAX_NUMEL ||
         (uint64_t)work_floats > SIZE_MAX / sizeof(float))
         return sn_error(SN_ERR_SHAPE,
@@ -244,6 +252,7 @@ typedef struct conv_run {
     float *scratch;     /* workers x (K, P) */
     float *dw_partial;  /* max_chunks x (C_out, K) */
     double *db_partial; /* max_chunks x (C_out) */
+    float *shared;      /* layout.shared floats: sn_conv_direct_prepare's, for forward */
     int workers;
 } conv_run;
 
@@ -258,6 +267,7 @@ static conv_run conv_run_of(sn_op_io *io) {
     r.dw_partial = r.scratch + (size_t)r.workers * (size_t)r.d.layout.scratch;
     r.db_partial =
         (double *)(r.dw_partial + (size_t)r.d.layout.max_chunks * (size_t)r.d.layout.dw_slot);
+    r.shared = (float *)r.db_partial + (size_t)r.d.layout.max_chunks * (size_t)r.d.layout.db_slot;
     r.y = r.dx = r.dw = r.db = NULL;
     r.dy = NULL;
     return r;
@@ -294,8 +304,9 @@ static void forward_image(void *ctx, int n, int worker) {
     const conv_dims *d = &r->d;
     float *y_n = r->y + (size_t)n * (size_t)d->c_out * (size_t)d->out_plane;
     if (d->direct & SN_CONV_DIRECT_FORWARD) {
-        sn_conv_direct_forward(&d->geom, d->c_out, image_x(r, n), r->weight, r->bias, y_n,
-                               worker_scratch(r, worker));
+        sn_conv_direct_forward_prepared(&d->geom, d->c_out, image_x(r, n), r->weight,
+                                        d->layout.shared ? r->shared : NULL, r->bias, y_n,
+                                        worker_scratch(r, worker));
         return;
     }
     const float *col = image_col(r, n, worker_scratch(r, worker));
@@ -306,36 +317,10 @@ static void forward_image(void *ctx, int n, int worker) {
 static sn_status conv2d_forward(sn_op_io *io) {
     conv_run r = conv_run_of(io);
     r.y = io->out;
+    if (r.d.layout.shared)
+        sn_conv_direct_prepare(&r.d.geom, r.d.c_out, r.d.direct, r.weight, r.shared);
     sn_parallel_for(r.d.n_batch, r.workers, forward_image, &r);
     return SN_OK;
-}
-
-/* sum_i row[i] over [0, p) in double. One double accumulator makes every
- * addition wait for the previous one (~4 cycles a term, N*C_out*P terms:
- * 2.4 million per backward of Conv2d(32, 64, 3) at batch 64); ROW_LANES
- * partial sums, lane l taking i = l mod ROW_LANES and added in a fixed tree,
- * vectorise: 32 lanes are four independent vectors of 8 doubles with
- * AVX-512, so that four chains of additions run at once (8 lanes, one
- * chain, took a fifth of LeNet-5's first layer's backward). Deterministic,
- * and as accurate as one double sum for these lengths (a float has 24 bits,
- * so the sums are exact unless the terms span more than 29 binades). */
-enum { ROW_LANES = 32 }; /* the tree below is written for 32 */
-
-static double row_sum(const float *row, int p) {
-    double lane[ROW_LANES] = {0.0};
-    int i = 0;
-    for (; i + ROW_LANES <= p; i += ROW_LANES)
-        for (int l = 0; l < ROW_LANES; l++) lane[l] += (double)row[i + l];
-    /* the last p mod ROW_LANES terms, the other lanes adding +0 (exact):
-     * one masked pass instead of a scalar loop through the lanes in memory */
-    if (i < p)
-        for (int l = 0; l < ROW_LANES; l++) lane[l] += i + l < p ? (double)row[i + l] : 0.0;
-    /* the tree: lane l += lane l + half for half = 16, 8, 4, 2, 1, written
-     * out (as a loop it ran through memory, a tenth of the time at P = 784) */
-    double s[8];
-    for (int l = 0; l < 8; l++) s[l] = (lane[l] + lane[l + 16]) + (lane[l + 8] + lane[l + 24]);
-    const double t0 = s[0] + s[4], t1 = s[1] + s[5], t2 = s[2] + s[6], t3 = s[3] + s[7];
-    return (t0 + t2) + (t1 + t3);
 }
 
 /* Chunk c = images [c*ipc, min(N, (c+1)*ipc)): dW and db of those images into
@@ -368,8 +353,10 @@ static void backward_chunk(void *ctx, int chunk, int worker) {
             sn_conv_gemm_weight_grad(c_out, k, p, dy_n, p, col, p, dw_part);
         }
         if (db_part) {
-            /* db_c[o] += sum_p dy[n, o, p], in double: N*P terms in all. */
-            for (int o = 0; o < c_out; o++) db_part[o] += row_sum(dy_n + (size_t)o * (size_t)p, p);
+            /* db_c[o] += sum_p dy[n, o, p], in double: N*P terms in all, each
+             * row's in 32 lanes and a fixed tree (sn_conv_gemm_row_sum). */
+            for (int o = 0; o < c_out; o++)
+                db_part[o] += sn_conv_gemm_row_sum(dy_n + (size_t)o * (size_t)p, p);
         }
         if (r->dx && !(d->direct & SN_CONV_DIRECT_INPUT_GRAD)) {
             /* dcol (K, P) = W^T (K, C_out) dy[n] (C_out, P), into the scratch

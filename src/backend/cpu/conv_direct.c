@@ -141,16 +141,56 @@ static int forward_from_shifted(const sn_im2col_geometry *g) {
     return shifted_image(g) <= SHIFTED_FORWARD_MAX && 10 * wide_vectors >= 11 * p_vectors;
 }
 
+/* The channel-vector kernels (conv_gemm_blocked.h) for forward and dW where
+ * they take the geometry (C_out one vector; LeNet-5's second layer): they
+ * read xp in place, with no shifted copies, cover the P = 100 outputs with
+ * 100 vectors rather than 7 of 16 per row of channels, and need no lane
+ * reductions, for two transposes of (P, C_out) per image. LeNet-5's second
+ * layer (bench_conv_gemm --layers, 4 images a call, alternated with the
+ * previous build): forward 186-190 -> 230-242 GFLOP/s (with W^T made at
+ * every call, which conv2d does once per batch), dW 160-167 -> 228-238.
+ * Their scratch: xp (when padded), then the transposed output or dy
+ * (P, C_out), then the transposed weight or dW (K, C_out). */
+static int channel_kernels(const sn_im2col_geometry *g, int c_out) {
+    return sn_conv_gemm_channel_route(g, c_out);
+}
+
+static int64_t channel_xp(const sn_im2col_geometry *g) {
+    return padded(g) ? round_to_slot((int64_t)g->channels * padded_plane(g)) : 0;
+}
+
+static int64_t channel_scratch(const sn_im2col_geometry *g, int c_out) {
+    const int64_t k = (int64_t)g->channels * g->kernel_h * g->kernel_w;
+    return channel_xp(g) + round_to_slot((int64_t)g->out_h * g->out_w * c_out) +
+           round_to_slot(k * c_out);
+}
+
+int64_t sn_conv_direct_shared(const sn_im2col_geometry *g, int c_out, int products) {
+    if (!(products & SN_CONV_DIRECT_FORWARD) || !channel_kernels(g, c_out)) return 0;
+    return round_to_slot((int64_t)g->channels * g->kernel_h * g->kernel_w * c_out);
+}
+
+void sn_conv_direct_prepare(const sn_im2col_geometry *g, int c_out, int products, const float *w,
+                            float *shared) {
+    if (sn_conv_direct_shared(g, c_out, products) == 0) return;
+    const int k = g->channels * g->kernel_h * g->kernel_w;
+    sn_conv_gemm_transpose(c_out, k, w, k, shared, c_out, 0); /* W^T (K, C_out) */
+}
+
 int64_t sn_conv_direct_scratch(const sn_im2col_geometry *g, int c_out, int products) {
     /* One call at a time uses the scratch: the largest of the three. */
     int64_t floats = 0;
-    if ((products & SN_CONV_DIRECT_FORWARD) && forward_from_shifted(g)) {
+    if ((products & (SN_CONV_DIRECT_FORWARD | SN_CONV_DIRECT_WEIGHT_GRAD)) &&
+        channel_kernels(g, c_out)) {
+        floats = channel_scratch(g, c_out);
+    } else if ((products & SN_CONV_DIRECT_FORWARD) && forward_from_shifted(g)) {
         floats = shifted_image(g);
     } else if (products & SN_CONV_DIRECT_FORWARD) {
         floats = padded(g) ? round_to_slot((int64_t)g->channels * padded_plane(g)) : 0;
         if (padded_width(g) != g->out_w) floats += round_to_slot((int64_t)c_out * wide_columns(g));
     }
-    if ((products & SN_CONV_DIRECT_WEIGHT_GRAD) && weight_grad_group(g) * shifted_image(g) > floats)
+    if ((products & SN_CONV_DIRECT_WEIGHT_GRAD) && !channel_kernels(g, c_out) &&
+        weight_grad_group(g) * shifted_image(g) > floats)
         floats = weight_grad_group(g) * shifted_image(g);
     if ((products & SN_CONV_DIRECT_INPUT_GRAD) && grad_scratch(g, c_out) > floats)
         floats = grad_scratch(g, c_out);
@@ -243,9 +283,26 @@ static __attribute__((noinline)) void shifted_offsets(const sn_im2col_geometry *
 
 void sn_conv_direct_forward(const sn_im2col_geometry *g, int c_out, const float *x, const float *w,
                             const float *bias, float *y, float *scratch) {
+    sn_conv_direct_forward_prepared(g, c_out, x, w, NULL, bias, y, scratch);
+}
+
+void sn_conv_direct_forward_prepared(const sn_im2col_geometry *g, int c_out, const float *x,
+                                     const float *w, const float *shared, const float *bias,
+                                     float *y, float *scratch) {
     const int k = g->channels * g->kernel_h * g->kernel_w;
     const int wp = (int)padded_width(g), q = (int)wide_columns(g);
     int off[SN_CONV_DIRECT_MAX_K];
+    if (channel_kernels(g, c_out)) {
+        /* yt (P, C_out) from xp and W^T (K, C_out), then y = yt^T */
+        const int p = g->out_h * g->out_w;
+        float *yt = scratch + channel_xp(g);
+        float *wt = yt + round_to_slot((int64_t)p * c_out);
+        if (!shared) sn_conv_gemm_transpose(c_out, k, w, k, wt, c_out, 0);
+        sn_conv_gemm_channel_forward(g, padded_input(g, x, scratch), shared ? shared : wt, bias,
+                                     yt);
+        sn_conv_gemm_transpose(p, c_out, yt, c_out, y, p, 0);
+        return;
+    }
     if (forward_from_shifted(g)) {
         /* y (C_out, P) = W col, col's row (c, ki, kj) P consecutive floats of xs */
         const int p = g->out_h * g->out_w;
@@ -278,6 +335,20 @@ void sn_conv_direct_weight_grad(const sn_im2col_geometry *g, int c_out, int imag
     const ptrdiff_t in_image = (ptrdiff_t)g->channels * g->height * g->width;
     const ptrdiff_t out_image = (ptrdiff_t)c_out * p, xs_image = (ptrdiff_t)shifted_image(g);
     int off[SN_CONV_DIRECT_MAX_K];
+    if (channel_kernels(g, c_out)) {
+        /* dwt (K, C_out) = sum_n of the products of xp_n and dyt_n = dy_n^T,
+         * image after image; then dw += dwt^T */
+        float *dyt = scratch + channel_xp(g);
+        float *dwt = dyt + round_to_slot((int64_t)p * c_out);
+        memset(dwt, 0, (size_t)k * (size_t)c_out * sizeof *dwt);
+        for (int n = 0; n < images; n++) {
+            sn_conv_gemm_transpose(c_out, p, dy + n * out_image, p, dyt, c_out, 0);
+            sn_conv_gemm_channel_weight_grad(g, padded_input(g, x + n * in_image, scratch), dyt,
+                                             dwt);
+        }
+        sn_conv_gemm_transpose(k, c_out, dwt, c_out, dw, k, 1);
+        return;
+    }
     shifted_offsets(g, off);
     /* dw (C_out, K) += sum_n dy[n] (C_out, P) col_n^T, col_n's row (c, ki, kj)
      * being P consecutive floats of xs_n: a group of images copied, then
@@ -315,10 +386,9 @@ void sn_conv_direct_input_grad(const sn_im2col_geometry *g, int c_out, int image
             sn_conv_gemm_blocked_input_grad_rows(c_out, group * taps, c_in * taps, ld,
                                                  w + c0 * taps, b, ld, dcol, ld);
             for (int c = 0; c < group; c++)
-                for (int f = 0; f < fold; f++)
-                    sn_conv_gemm_col2im_channel(g, dcol + (ptrdiff_t)c * taps * ld + f * p, ld,
-                                                dx_n + (ptrdiff_t)f * c_in * plane +
-                                                    (ptrdiff_t)(c0 + c) * plane);
+                sn_conv_gemm_col2im_channel(g, fold, dcol + (ptrdiff_t)c * taps * ld, ld, p,
+                                            dx_n + (ptrdiff_t)(c0 + c) * plane,
+                                            (ptrdiff_t)c_in * plane);
         }
     }
 }

@@ -42,7 +42,16 @@
  *    second layer: 25 whole vectors rather than 4 x 6.25). LeNet-5's second
  *    layer: 132 -> 162 GFLOP/s (bench_conv_gemm --layers), where the
  *    previous full correlation of the zero-padded dy with the flipped
- *    kernel did 1.8x the necessary multiply-adds.
+ *    kernel did 1.8x the necessary multiply-adds; 171-179 with the 5 x 5
+ *    blocks for its 25 rows and col2im taking the fold's images in a call.
+ *  - forward and dW where C_out is one vector (16 with AVX-512: LeNet-5's
+ *    second layer) and the kernel 3x3 or 5x5, with the channels in the
+ *    lanes instead (sn_conv_gemm_channel_*): y^T (P, C_out) and
+ *    dW^T (K, C_out) as sums of vectors of W^T or dy^T times broadcast
+ *    floats of xp read in place (no shifted copies, no lane reductions,
+ *    every lane a real output), each float of xp broadcast once for the
+ *    several outputs or taps that read it; y = (y^T)^T and dy^T by
+ *    register transposes. W^T is made once per batch (sn_conv_direct_prepare).
  *
  * Each call runs on the calling thread and allocates nothing; the order of
  * every output's operations depends on the shapes (and the number of images
@@ -81,6 +90,19 @@ int64_t sn_conv_direct_scratch(const sn_im2col_geometry *g, int c_out, int produ
 /* y (C_out, OH, OW) = conv(x (C_in, H, W), w) + bias (NULL: none). */
 void sn_conv_direct_forward(const sn_im2col_geometry *g, int c_out, const float *x, const float *w,
                             const float *bias, float *y, float *scratch);
+
+/* Floats of a buffer that all the forward calls of a batch can share, made
+ * once per batch by sn_conv_direct_prepare from w (W^T for the
+ * channel-vector kernels); 0 when this geometry wants none. */
+int64_t sn_conv_direct_shared(const sn_im2col_geometry *g, int c_out, int products);
+void sn_conv_direct_prepare(const sn_im2col_geometry *g, int c_out, int products, const float *w,
+                            float *shared);
+
+/* sn_conv_direct_forward with the buffer sn_conv_direct_prepare made from the
+ * same w (NULL: made in the scratch at every call; the same bits). */
+void sn_conv_direct_forward_prepared(const sn_im2col_geometry *g, int c_out, const float *x,
+                                     const float *w, const float *shared, const float *bias,
+                                     float *y, float *scratch);
 
 /* dw (C_out, C_in*kh*kw) += the weight gradient of `images` consecutive
  * images x (images, C_in, H, W), dy (images, C_out, OH, OW). */

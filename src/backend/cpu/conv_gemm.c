@@ -84,6 +84,20 @@
 #define DO_WIDE DO
 #define DK_WIDE DK
 #endif
+/* bcast_block's square shape, BR_SQ x BV_SQ, where the rows split into blocks
+ * of exactly BR_SQ (bcast_run): 5 x 5 with AVX-512 (25 accumulators, 5 loads
+ * and 5 broadcasts per 25 FMAs). LeNet-5's second layer's dcol, 25 rows of
+ * one channel's taps by 400 columns: 8 x 3 blocks left 7, 6, 6, 6 rows and a
+ * last block of one vector (7 FMAs per 8 loads). Other targets: none. */
+#if defined(__AVX512F__)
+#define BR_SQ 5
+#define BV_SQ 5
+#else
+#define BR_SQ BR
+#define BV_SQ BV
+#endif
+#define ACC_ROWS (BR > BR_SQ ? BR : BR_SQ)
+#define ACC_VECS (BV > BV_SQ ? BV : BV_SQ)
 
 /* The dispatchers' case lists (ROWS, COLS) go up to 8; the wide dot blocks
  * add the columns DK+1..8 (DOT_WIDE_COLS) to DK = 4. */
@@ -232,7 +246,7 @@ typedef struct bcast_problem {
 static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, const int nv, int i0,
                                       int j0, int n_part, const int gather) {
     const int nvec = nv ? nv : 1;
-    vec acc[BR][BV];
+    vec acc[ACC_ROWS][ACC_VECS];
     UNROLL
     for (int i = 0; i < mr; i++) {
         const vec init = splat(pb->bias ? pb->bias[i0 + i] : 0.0f);
@@ -242,7 +256,7 @@ static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, con
     const float *a = pb->a + i0 * pb->a_row, *b_rows = pb->b + j0, *b_strided = b_rows;
     for (int d = 0; d < pb->depth; d++, a += pb->a_depth, b_strided += pb->ldb) {
         const float *b = gather ? b_rows + pb->b_off[d] : b_strided;
-        vec bv[BV];
+        vec bv[ACC_VECS];
         UNROLL
         for (int v = 0; v < nvec; v++) {
             bv[v] = nv ? load_v(b + v * VL) : load_part(b, n_part);
@@ -276,41 +290,53 @@ static ALWAYS_INLINE void bcast_block(const bcast_problem *pb, const int mr, con
             bcast_block(pb, mr, nv, i0, j0, n_part, 0);                                            \
         return;
 #define BCAST_ROW(mr) BCAST_CASE(mr, 0) COLS(BV, BCAST_CASE, mr)
+#if BV_SQ > BV /* the vectors BV+1..BV_SQ of the square blocks' rows */
+_Static_assert(BV == 3 && BV_SQ == 5 && BR_SQ <= BR, "the square cases below");
+#define BCAST_ROW_SQ(mr) BCAST_CASE(mr, 4) BCAST_CASE(mr, 5)
+#else
+#define BCAST_ROW_SQ(mr)
+#endif
 
 static void bcast_dispatch(const bcast_problem *pb, int mr, int nv, int i0, int j0, int n_part) {
     switch (16 * mr + nv) {
         ROWS(BR, BCAST_ROW)
+        ROWS(BR_SQ, BCAST_ROW_SQ)
     default:
         return;
     }
 }
 
-/* Columns [j0, j0 + nv*VL) (or n_part of them, nv == 0) of every row block. */
-static void bcast_columns(const bcast_problem *pb, int nv, int j0, int n_part) {
-    const int blocks = (pb->m + BR - 1) / BR;
+/* Columns [j0, j0 + nv*VL) (or n_part of them, nv == 0) of every block of at
+ * most br rows. */
+static void bcast_columns(const bcast_problem *pb, int br, int nv, int j0, int n_part) {
+    const int blocks = (pb->m + br - 1) / br;
     for (int b = 0; b < blocks; b++) {
         int i0, mr;
-        balanced_block(pb->m, BR, b, &i0, &mr);
+        balanced_block(pb->m, br, b, &i0, &mr);
         bcast_dispatch(pb, mr, nv, i0, j0, n_part);
     }
 }
 
 static void bcast_run(const bcast_problem *pb) {
     const int n = pb->n;
+    /* The square blocks where the rows are whole blocks of BR_SQ (the block
+     * only decides which outputs share registers: the same bits). */
+    const int square = BV_SQ > BV && pb->m % BR_SQ == 0 && n >= BV_SQ * VL;
+    const int br = square ? BR_SQ : BR, bv = square ? BV_SQ : BV;
     int j = 0;
-    for (; j + BV * VL <= n; j += BV * VL) bcast_columns(pb, BV, j, 0);
+    for (; j + bv * VL <= n; j += bv * VL) bcast_columns(pb, br, bv, j, 0);
     const int rest = n - j, nv = (rest + VL - 1) / VL;
     if (rest == 0) return;
     if (n >= nv * VL) {
-        bcast_columns(pb, nv, n - nv * VL, 0); /* may overlap the previous block */
+        bcast_columns(pb, br, nv, n - nv * VL, 0); /* may overlap the previous block */
         return;
     }
-    /* Here j == 0 and n < BV*VL is not a multiple of VL. */
+    /* Here j == 0 and n < bv*VL is not a multiple of VL (so not square). */
     if (n >= VL) {
-        bcast_columns(pb, n / VL, 0, 0);
-        bcast_columns(pb, 1, n - VL, 0);
+        bcast_columns(pb, br, n / VL, 0, 0);
+        bcast_columns(pb, br, 1, n - VL, 0);
     } else {
-        bcast_columns(pb, 0, 0, n);
+        bcast_columns(pb, br, 0, 0, n);
     }
 }
 
@@ -657,6 +683,8 @@ typedef struct col2im_columns {
     const float *dcol;
     float *dx;
     int ld_dcol, x0, nx;
+    int images;                     /* of the call, each with its dcol and dx: */
+    ptrdiff_t dcol_image, dx_image; /* image f's at dcol + f*dcol_image, dx + f*dx_image */
     ptrdiff_t off[COL2IM_TAPS];
     lane_window win[COL2IM_TAPS];
 } col2im_columns;
@@ -686,20 +714,28 @@ static ALWAYS_INLINE void col2im_rows(const col2im_columns *cc, const int n_taps
             const int ki_lo = y + ph - (oh - 1) > 0 ? y + ph - (oh - 1) : 0;
             const int ki_hi = y + ph < kh - 1 ? y + ph : kh - 1; /* inclusive */
             /* dcol row (ki, 0) at output row i = y + ph - ki */
-            const float *row = dcol + ki_lo * (row_ki + ow) + (y + ph - ki_lo) * ow;
-            /* One sum per tap: independent chains of additions. */
-            vec acc[COL2IM_TAPS];
-            UNROLL
-            for (int t = 0; t < n_taps; t++) acc[t] = splat(0.0f);
-            for (int ki = ki_lo; ki <= ki_hi; ki++, row += row_ki) {
+            const float *row0 = dcol + ki_lo * (row_ki + ow) + (y + ph - ki_lo) * ow;
+            /* The images' rows y one after the other, the bounds and offsets
+             * shared: LeNet-5's second layer's dx (4 images a call) 160 ->
+             * 171 GFLOP/s against a call per image (bench_conv_gemm
+             * --layers, alternated). A constant count of kernel rows for
+             * the rows away from the edges was slower (164). */
+            for (int f = 0; f < cc->images; f++) {
+                const float *row = row0 + f * cc->dcol_image;
+                /* One sum per tap: independent chains of additions. */
+                vec acc[COL2IM_TAPS];
                 UNROLL
-                for (int t = 0; t < n_taps; t++) acc[t] += load_window(row + off[t], win[t]);
+                for (int t = 0; t < n_taps; t++) acc[t] = splat(0.0f);
+                for (int ki = ki_lo; ki <= ki_hi; ki++, row += row_ki) {
+                    UNROLL
+                    for (int t = 0; t < n_taps; t++) acc[t] += load_window(row + off[t], win[t]);
+                }
+                vec sum = acc[0];
+                UNROLL
+                for (int t = 1; t < n_taps; t++) sum += acc[t];
+                float *dx_v = dx + f * cc->dx_image + y * w;
+                store_window(dx_v, load_window(dx_v, dx_win) + sum, dx_win);
             }
-            vec sum = acc[0];
-            UNROLL
-            for (int t = 1; t < n_taps; t++) sum += acc[t];
-            float *dx_v = dx + y * w;
-            store_window(dx_v, load_window(dx_v, dx_win) + sum, dx_win);
         }
     }
 }
@@ -717,12 +753,13 @@ static void col2im_dispatch(const col2im_columns *cc, int n_taps) {
     }
 }
 
-void sn_conv_gemm_col2im_channel(const sn_im2col_geometry *g, const float *dcol, int ld_dcol,
-                                 float *dx) {
+void sn_conv_gemm_col2im_channel(const sn_im2col_geometry *g, int images, const float *dcol,
+                                 int ld_dcol, ptrdiff_t dcol_image, float *dx, ptrdiff_t dx_image) {
     const int kw = g->kernel_w, ow = g->out_w, w = g->width, pw = g->pad_w;
     const ptrdiff_t p = ld_dcol;
     col2im_columns cc;
     cc.g = g, cc.dcol = dcol, cc.dx = dx, cc.ld_dcol = ld_dcol;
+    cc.images = images, cc.dcol_image = dcol_image, cc.dx_image = dx_image;
     for (cc.x0 = 0; cc.x0 < w; cc.x0 += VL) {
         cc.nx = w - cc.x0 < VL ? w - cc.x0 : VL;
         /* Lane l is column x = x0 + l of dx; tap kj reads output column
@@ -808,4 +845,284 @@ void sn_conv_gemm_input_grad(int c_out, int k, int p, const float *w, const floa
     }
     if (k <= 0 || p <= 0) return;
     sn_sgemm(1, 0, k, p, c_out, 1.0f, w, k, dy, ld_y, 0.0f, dcol, ld_col);
+}
+
+/* ---- channel-vector kernels: a vector holds the VL output channels ---- */
+
+/* dst (n, m) (=, or += when add) src (m, n)^T, row strides ld_src, ld_dst:
+ * blocks of VL x VL loaded (masked at the edges, nothing read or written
+ * outside the two matrices), transposed in registers by log2(VL) levels of
+ * block swaps, stored. Level h swaps, in every aligned group of 2h rows and
+ * 2h lanes, the h x h block above the diagonal with the one below it: row r
+ * (bit h clear) keeps its lanes l with bit h clear and takes row r + h's lane
+ * l - h into lane l with bit h set, and row r + h the other way round; after
+ * h = VL/2, ..., 1 every element (r, l) is at (l, r). VL log2(VL) shuffles per
+ * VL*VL floats (64 per 256 with AVX-512), against one scalar move a float. */
+#define SWAP_LO(h, l) (((l) & (h)) ? VL + (l) - (h) : (l))
+#define SWAP_HI(h, l) (((l) & (h)) ? VL + (l) : (l) + (h))
+#define SWAP_LEVEL(t, h)                                                                           \
+    UNROLL for (int r_ = 0; r_ < VL; r_++) if (!(r_ & (h))) {                                      \
+        const vec a_ = t[r_], b_ = t[r_ + (h)];                                                    \
+        t[r_] = __builtin_shufflevector(a_, b_, LANES(SWAP_LO, h));                                \
+        t[r_ + (h)] = __builtin_shufflevector(a_, b_, LANES(SWAP_HI, h));                          \
+    }
+
+void sn_conv_gemm_transpose(int m, int n, const float *src, ptrdiff_t ld_src, float *dst,
+                            ptrdiff_t ld_dst, int add) {
+    for (int i0 = 0; i0 < m; i0 += VL) {
+        const int mi = m - i0 < VL ? m - i0 : VL;
+        for (int j0 = 0; j0 < n; j0 += VL) {
+            const int nj = n - j0 < VL ? n - j0 : VL;
+            vec t[VL];
+            UNROLL
+            for (int r = 0; r < VL; r++) {
+                const float *s = src + (i0 + r) * ld_src + j0;
+                t[r] = r >= mi ? splat(0.0f) : nj == VL ? load_v(s) : load_part(s, nj);
+            }
+#if VL >= 16
+            SWAP_LEVEL(t, 8)
+#endif
+#if VL >= 8
+            SWAP_LEVEL(t, 4)
+#endif
+            SWAP_LEVEL(t, 2)
+            SWAP_LEVEL(t, 1)
+            UNROLL
+            for (int r = 0; r < VL; r++) {
+                float *d = dst + (j0 + r) * ld_dst + i0;
+                if (r >= nj)
+                    continue;
+                else if (mi == VL)
+                    store_v(d, add ? load_v(d) + t[r] : t[r]);
+                else
+                    store_part(d, add ? load_part(d, mi) + t[r] : t[r], mi);
+            }
+        }
+    }
+}
+
+/* Forward, yt (OH*OW, VL) = the VL channels of each output as one vector:
+ *   yt[i*OW + j] = b + sum_{c, ki, kj} wt[(c*kh + ki)*kw + kj] xp[c][i + ki][j + kj]
+ * with wt (K, VL) = W^T and xp (C_in, Hp, Wp) the padded input. A block is
+ * CH_ROWS output rows x CH_COLS columns, CH_ROWS*CH_COLS accumulators; for
+ * each (c, ki), the kw vectors of wt are loaded once and each input float
+ * xp[c][i + ki][m] is broadcast once and multiplied into the (up to) kw
+ * outputs j = m - kj that read it: 26 loads per 100 FMAs at LeNet-5's second
+ * layer, where the (C_out, P) kernels (bcast_block) load 11 per 24 and cover
+ * P = 100 columns with 7 vectors of 16. Every output's terms come in the order
+ * (c, ki, kj) ascending, from the bias: a block moved back to end at the last
+ * row or column recomputes its outputs with the same bits. */
+enum { CH_ROWS = 2, CH_COLS = 10 };
+
+typedef struct channel_conv {
+    const sn_im2col_geometry *g;
+    const float *xp; /* (C_in, Hp, Wp) */
+    int wp, plane;   /* Wp, Hp*Wp */
+    const float *wt; /* (K, VL) */
+    const float *bias;
+    float *yt; /* (OH*OW, VL) */
+} channel_conv;
+
+static ALWAYS_INLINE void channel_forward_block(const channel_conv *cc, const int kw, int i0,
+                                                int j0) {
+    const sn_im2col_geometry *g = cc->g;
+    const int kh = g->kernel_h, wp = cc->wp, ow = g->out_w;
+    vec acc[CH_ROWS][CH_COLS];
+    const vec init = cc->bias ? load_v(cc->bias) : splat(0.0f);
+    UNROLL
+    for (int r = 0; r < CH_ROWS; r++) {
+        UNROLL
+        for (int j = 0; j < CH_COLS; j++) acc[r][j] = init;
+    }
+    const float *wt = cc->wt;
+    for (int c = 0; c < g->channels; c++) {
+        const float *x_c = cc->xp + c * cc->plane + i0 * wp + j0;
+        for (int ki = 0; ki < kh; ki++, wt += kw * VL) {
+            const float *x = x_c + ki * wp;
+            vec wv[5];
+            UNROLL
+            for (int kj = 0; kj < kw; kj++) {
+                wv[kj] = load_v(wt + kj * VL);
+                IN_REGISTER(wv[kj]);
+            }
+            UNROLL
+            for (int r = 0; r < CH_ROWS; r++) {
+                UNROLL
+                for (int m = 0; m < CH_COLS + kw - 1; m++) {
+                    const vec b = splat(x[r * wp + m]);
+                    UNROLL
+                    for (int kj = 0; kj < kw; kj++)
+                        if (m - kj >= 0 && m - kj < CH_COLS)
+                            acc[r][m - kj] = fmadd(wv[kj], b, acc[r][m - kj]);
+                }
+            }
+        }
+    }
+    UNROLL
+    for (int r = 0; r < CH_ROWS; r++) {
+        UNROLL
+        for (int j = 0; j < CH_COLS; j++)
+            store_v(cc->yt + ((i0 + r) * ow + j0 + j) * VL, acc[r][j]);
+    }
+}
+
+static ALWAYS_INLINE void channel_forward_kw(const channel_conv *cc, const int kw) {
+    const int oh = cc->g->out_h, ow = cc->g->out_w;
+    for (int i = 0; i < oh; i += CH_ROWS) {
+        const int i0 = i + CH_ROWS <= oh ? i : oh - CH_ROWS;
+        for (int j = 0; j < ow; j += CH_COLS)
+            channel_forward_block(cc, kw, i0, j + CH_COLS <= ow ? j : ow - CH_COLS);
+    }
+}
+
+int sn_conv_gemm_channel_route(const sn_im2col_geometry *g, int c_out) {
+    /* 32 vector registers (the blocks hold 20 and 25 accumulators), C_out one
+     * vector, stride 1, kernels 3x3 and 5x5, outputs at least a block. */
+#if defined(__AVX512F__)
+    return c_out == VL && g->stride_h == 1 && g->stride_w == 1 && g->kernel_h == g->kernel_w &&
+           (g->kernel_w == 3 || g->kernel_w == 5) && g->out_h >= CH_ROWS && g->out_w >= CH_COLS;
+#else
+    (void)g, (void)c_out;
+    return 0;
+#endif
+}
+
+void sn_conv_gemm_channel_forward(const sn_im2col_geometry *g, const float *xp, const float *wt,
+                                  const float *bias, float *yt) {
+    const int wp = g->width + 2 * g->pad_w, hp = g->height + 2 * g->pad_h;
+    const channel_conv cc = {g, xp, wp, hp * wp, wt, bias, yt};
+    if (g->kernel_w == 5)
+        channel_forward_kw(&cc, 5);
+    else
+        channel_forward_kw(&cc, 3);
+}
+
+/* dW, dwt (K, VL) += sum_{i, j} dyt[i*OW + j] xp[c][i + ki][j + kj] for row
+ * k = (c*kh + ki)*kw + kj: one channel's kh*kw rows in registers, over the
+ * outputs `pos` at a time along a row (4, then 2, then 1 at the end of a
+ * row): each of the kw + pos - 1 floats of an input row they read is
+ * broadcast once and multiplied into up to pos sums (kj = m - s for output
+ * j + s). The kernel alone on LeNet-5's second layer (a standalone timing
+ * with the sizes as constants): 2 at a time 224 GFLOP/s, 4 at a time 253;
+ * in conv_direct.c's dW, transposes included, 230 -> 233 (bench_conv_gemm
+ * --layers, alternated). Every element's terms are added in the order
+ * (i, j) ascending, onto what dwt holds: a call per image sums the images
+ * in order. */
+
+/* An empty asm that claims to change p: the compiler cannot fold the
+ * pointer into addresses it derives from several such pointers. */
+#if defined(__GNUC__)
+#define OPAQUE_POINTER(p) __asm__("" : "+r"(p))
+#else
+#define OPAQUE_POINTER(p) ((void)0)
+#endif
+
+static ALWAYS_INLINE void channel_weight_grad_step(vec acc[25], const float *x, int wp,
+                                                   const float *dyt, const int k, const int pos) {
+    vec d[4];
+    UNROLL
+    for (int s = 0; s < pos; s++) {
+        d[s] = load_v(dyt + s * VL);
+        IN_REGISTER(d[s]);
+    }
+    const float *row = x;
+    UNROLL
+    for (int ki = 0; ki < k; ki++, row += wp) {
+        /* the row's floats at constant offsets from one register (gcc
+         * otherwise kept ki*wp + m for every (ki, m) in a register or on
+         * the stack, and spilled accumulators around the FMAs) */
+        OPAQUE_POINTER(row);
+        UNROLL
+        for (int m = 0; m < k + pos - 1; m++) {
+            const vec b = splat(row[m]);
+            UNROLL
+            for (int s = 0; s < pos; s++)
+                if (m - s >= 0 && m - s < k)
+                    acc[ki * k + m - s] = fmadd(d[s], b, acc[ki * k + m - s]);
+        }
+    }
+}
+
+static ALWAYS_INLINE void channel_weight_grad_k(const sn_im2col_geometry *g, const float *xp,
+                                                const float *dyt, float *dwt, const int k) {
+    const int wp = g->width + 2 * g->pad_w, plane = (g->height + 2 * g->pad_h) * wp;
+    const int oh = g->out_h, ow = g->out_w;
+    for (int c = 0; c < g->channels; c++, dwt += k * k * VL) {
+        vec acc[25];
+        UNROLL
+        for (int t = 0; t < k * k; t++) acc[t] = load_v(dwt + t * VL);
+        for (int i = 0; i < oh; i++) {
+            const float *x = xp + c * plane + i * wp;
+            const float *d = dyt + i * ow * VL;
+            int j = 0;
+            for (; j + 4 <= ow; j += 4) channel_weight_grad_step(acc, x + j, wp, d + j * VL, k, 4);
+            if (j + 2 <= ow) {
+                channel_weight_grad_step(acc, x + j, wp, d + j * VL, k, 2);
+                j += 2;
+            }
+            if (j < ow) channel_weight_grad_step(acc, x + j, wp, d + j * VL, k, 1);
+        }
+        UNROLL
+        for (int t = 0; t < k * k; t++) store_v(dwt + t * VL, acc[t]);
+    }
+}
+
+void sn_conv_gemm_channel_weight_grad(const sn_im2col_geometry *g, const float *xp,
+                                      const float *dyt, float *dwt) {
+    if (g->kernel_w == 5)
+        channel_weight_grad_k(g, xp, dyt, dwt, 5);
+    else
+        channel_weight_grad_k(g, xp, dyt, dwt, 3);
+}
+
+/* ---- sn_conv_gemm_row_sum: conv2d's db ---- */
+
+/* sum_i x[i] over [0, n) in double, as 32 lanes (lane l sums the i = l mod
+ * 32 in ascending order from +0, in four vectors of 8 doubles, so that four
+ * chains of additions run at once) added in the fixed tree
+ *   s[l] = (lane[l] + lane[l + 16]) + (lane[l + 8] + lane[l + 24]), l < 8
+ *   ((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))
+ * The last n mod 32 terms come from a zero-padded copy (the other lanes add
+ * +0, exact). Written with vectors of 8 doubles for every target (the
+ * compiler splits them where vectors are narrower): the same sums as the
+ * scalar lanes conv2d.c had, whose loop gcc compiled with the lanes on the
+ * stack and a scalar loop for the last terms (3.6% of the samples of a
+ * one-thread LeNet-5 run, 2.3% now). One double accumulator would make every
+ * addition wait for the previous one (~4 cycles a term, N*C_out*P terms: 2.4
+ * million per backward of Conv2d(32, 64, 3) at batch 64). As accurate as one
+ * double sum for these lengths (a float has 24 bits, so the sums are exact
+ * unless the terms span more than 29 binades). */
+typedef double d8 __attribute__((vector_size(8 * sizeof(double))));
+typedef float f8 __attribute__((vector_size(8 * sizeof(float))));
+
+/* *acc += the 8 floats from x, widened (through pointers: a vector of 64
+ * bytes returned by value is an ABI warning on targets without AVX-512) */
+static ALWAYS_INLINE void add_widened(d8 *acc, const float *x) {
+#if defined(__AVX512F__)
+    /* one instruction (gcc splits the conversion below into two halves and
+     * a merge when tuned for 256-bit vectors: 2.4x the time) */
+    *acc += (d8)_mm512_cvtps_pd(_mm256_loadu_ps(x));
+#else
+    f8 v;
+    memcpy(&v, x, sizeof v);
+    *acc += __builtin_convertvector(v, d8);
+#endif
+}
+
+double sn_conv_gemm_row_sum(const float *x, int n) {
+    d8 a[4] = {{0.0}, {0.0}, {0.0}, {0.0}};
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        UNROLL
+        for (int q = 0; q < 4; q++) add_widened(&a[q], x + i + 8 * q);
+    }
+    if (i < n) {
+        float tail[32] = {0.0f};
+        memcpy(tail, x + i, (size_t)(n - i) * sizeof *tail);
+        UNROLL
+        for (int q = 0; q < 4; q++) add_widened(&a[q], tail + 8 * q);
+    }
+    const d8 s = (a[0] + a[2]) + (a[1] + a[3]);
+    const double t0 = s[0] + s[4], t1 = s[1] + s[5], t2 = s[2] + s[6], t3 = s[3] + s[7];
+    return (t0 + t2) + (t1 + t3);
 }
