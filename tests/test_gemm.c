@@ -265,6 +265,13 @@ static void test_route_bits(void **state) {
         }
 }
 
+/* Rows of the own kernel's register block (gemm.c: GEMM_MR). */
+#if defined(__AVX512F__)
+#define OWN_ROW_UNIT 8
+#else
+#define OWN_ROW_UNIT 6
+#endif
+
 /* The cut of sn_sgemm_plan: 1, 2 or 4 blocks that tile C's rows or columns
  * without overlap, each but the last a whole number of the kernel's units;
  * and running the blocks one by one in any order gives the bits of sn_sgemm. */
@@ -287,6 +294,9 @@ static void test_plan_cut(void **state) {
             const sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a,
                                                    o.lda, o.b, o.ldb, 1.0f, o.got, gc->n);
             assert_true(job.chunks == 1 || job.chunks == 2 || job.chunks == 3 || job.chunks == 4);
+            /* Whole units of the kernel: panels of 2 vectors (32, 16 or 8
+             * columns) or blocks of MR rows for the own kernel, 16 for CBLAS. */
+            const int unit = !job.by_rows ? 8 : job.one == sn_sgemm_portable ? OWN_ROW_UNIT : 16;
             const int len = job.by_rows ? gc->m : gc->n;
             int covered = 0;
             for (int c = 0; c < job.chunks; c++) {
@@ -294,7 +304,7 @@ static void test_plan_cut(void **state) {
                 sn_sgemm_block_range(&job, c, &first, &count);
                 assert_int_equal(first, covered);
                 assert_true(count >= 0 && (count == job.block || c == job.chunks - 1));
-                if (job.chunks > 1) assert_int_equal(job.block % 8, 0); /* whole units */
+                if (job.chunks > 1) assert_int_equal(job.block % unit, 0);
                 covered += count;
             }
             assert_int_equal(covered, len);
@@ -320,6 +330,48 @@ static void test_plan_cut(void **state) {
     /* Under 1 MFLOP: one block. */
     assert_int_equal(sn_sgemm_plan(0, 1, 64, 10, 84, 1, NULL, 84, NULL, 84, 0, NULL, 10).chunks, 1);
 #endif
+}
+
+/* sn_sgemm_job.bias: running the blocks of a plan with a bias row gives the
+ * bits of filling C with beta C + bias and running the product with beta = 1
+ * (what Linear's forward did before the GEMM took the bias), for either
+ * transpose, K in one slice or several (the bias must be added once), blocks
+ * of rows or columns (each block reads its own part of the bias), a last
+ * partial vector of columns, alpha != 1 and beta = 0, 1 or 0.5; on the own
+ * kernel and, in a BLAS build, a shape that goes to CBLAS (64 x 10). */
+static void test_bias_bits(void **state) {
+    (void)state;
+    static const gemm_case shapes[] = {
+        {64, 256, 784, 1.0f, 0.0f, 0}, {64, 256, 784, -0.5f, 1.0f, 0},
+        {64, 120, 400, 1.0f, 0.5f, 0}, {37, 45, 300, 1.0f, 0.0f, 0},
+        {256, 784, 64, 1.0f, 1.0f, 0}, {64, 10, 128, 1.0f, 0.0f, 0},
+        {5, 17, 3, 2.0f, 0.0f, 0},     {300, 40, 20, 1.0f, 0.0f, 0},
+    };
+    sn_rng rng;
+    sn_rng_seed(&rng, 19, 0);
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (int t = 0; t < 4; t++) {
+            const gemm_case *gc = &shapes[s];
+            operands o = random_operands(&rng, gc, t);
+            float *bias = random_floats(&rng, (size_t)gc->n);
+            /* The reference: C = beta C + bias, then C += alpha op(A) op(B). */
+            memcpy(o.want, o.c, o.c_bytes);
+            for (int i = 0; i < gc->m; i++)
+                for (int j = 0; j < gc->n; j++) {
+                    float *x = &o.want[(size_t)i * gc->n + j];
+                    *x = gc->beta == 0.0f ? bias[j] : gc->beta * *x + bias[j];
+                }
+            sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb, 1.0f,
+                     o.want, gc->n);
+            memcpy(o.got, o.c, o.c_bytes);
+            sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda,
+                                             o.b, o.ldb, gc->beta, o.got, gc->n);
+            job.bias = bias;
+            for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
+            assert_memory_equal(o.got, o.want, o.c_bytes);
+            free(bias);
+            free_operands(&o);
+        }
 }
 
 static void test_seam_matches_reference(void **state) {
@@ -360,6 +412,7 @@ int main(void) {
         cmocka_unit_test(test_negative_control),
         cmocka_unit_test(test_route_bits),
         cmocka_unit_test(test_plan_cut),
+        cmocka_unit_test(test_bias_bits),
         cmocka_unit_test(test_backend_name),
         cmocka_unit_test(test_degenerate_sizes),
     };

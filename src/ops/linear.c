@@ -39,8 +39,9 @@ static sn_status linear_infer(sn_op_io *io, size_t *work_size) {
  * the blocks of sn_sgemm's cut of each product (gemm.h: whole kernel panels,
  * 1, 2 or 4 per product by its size, the same for any thread count), with the
  * bias passes fused in:
- *   forward   chunk c: y's block c (rows or columns) = b, then += x W^T
- *             (beta = 1) over the same block, while it is in cache;
+ *   forward   chunk c: y's block c (rows or columns) = x W^T + b, the bias
+ *             added by the GEMM as it stores its first K slice (the bits of
+ *             filling y with b and adding x W^T; no pass over y before);
  *   backward  the blocks of dx = dy W, then those of dW = dy^T x, then db in
  *             chunks of whole columns of dy (each column summed by one chunk,
  *             rows in order). dx and dW are independent, so their blocks share
@@ -55,20 +56,10 @@ typedef struct linear_job {
     int db_chunks, db_per; /* db: chunks of db_per columns */
 } linear_job;
 
-/* y (N, out) = b over the block of y's cut `chunk`, then y += x W^T there. */
+/* y's block `chunk` of y = x W^T + b (the bias added by the GEMM, gemm.h). */
 static void linear_forward_chunk(void *ctx, int chunk, int worker) {
     (void)worker;
     const linear_job *job = ctx;
-    const float *restrict b = job->io->in[2]; /* (out) */
-    if (b) {
-        float *restrict y = job->io->out; /* (N, out) */
-        int first, count;
-        sn_sgemm_block_range(&job->y, chunk, &first, &count);
-        const int row0 = job->y.by_rows ? first : 0, rows = job->y.by_rows ? count : job->n;
-        const int col0 = job->y.by_rows ? 0 : first, cols = job->y.by_rows ? job->out : count;
-        for (int64_t i = row0; i < row0 + rows; i++)
-            for (int o = col0; o < col0 + cols; o++) y[i * job->out + o] = b[o];
-    }
     sn_sgemm_run_block(&job->y, chunk);
 }
 
@@ -113,8 +104,9 @@ static sn_status linear_forward(sn_op_io *io) {
     const int out = (int)io->in_shape[1].dim[0];
     const float *x = io->in[0], *w = io->in[1], *b = io->in[2];
     linear_job job = {.io = io, .n = n, .out = out};
-    /* y = x W^T (+ y, which holds the broadcast bias) */
-    job.y = sn_sgemm_plan(0, 1, n, out, in, 1.0f, x, in, w, in, b ? 1.0f : 0.0f, io->out, out);
+    /* y = x W^T + b */
+    job.y = sn_sgemm_plan(0, 1, n, out, in, 1.0f, x, in, w, in, 0.0f, io->out, out);
+    job.y.bias = b;
     sn_parallel_for(job.y.chunks, linear_workers(io, 2.0 * n * out * in), linear_forward_chunk,
                     &job);
     return SN_OK;

@@ -21,7 +21,8 @@
  *     AVX, 4 otherwise) and adds one rank-1 update per step p: NV vector loads
  *     of B, MR broadcasts of A, MR*NV fused multiply-adds.
  *
- * Determinism: C[i][j] = beta C[i][j] + alpha s_0, then + alpha s_1, ..., where
+ * Determinism: C[i][j] = beta C[i][j] (+ bias[j], sn_sgemm_job.bias) + alpha
+ * s_0, then + alpha s_1, ..., where
  * s_t = fma(a[i,p], b[p,j], ... fma(a[i,p0], b[p0,j], 0)) over the t-th K
  * slice, p ascending (k cut into ceil(k / KC) slices of sizes differing by
  * at most one, the longer first). That order depends only on k and GEMM_KC
@@ -122,6 +123,19 @@ static ALWAYS_INLINE void transpose_block(vec x[VL]) {
     }
 }
 
+/* The first `count` (1..VL) floats at x, zeros after them (not read). */
+#if defined(__AVX512F__)
+static ALWAYS_INLINE vec load_part(const float *x, int count) {
+    return (vec)_mm512_maskz_loadu_ps((__mmask16)((1u << count) - 1u), x);
+}
+#else
+static ALWAYS_INLINE vec load_part(const float *x, int count) {
+    vec v = {0};
+    memcpy(&v, x, (size_t)count * sizeof(float));
+    return v;
+}
+#endif
+
 /* Packs rows [r0, r0+rows) x depth [p0, p0+depth) of m into panels of `width`
  * rows: panel q, depth p, row r goes to dst[(q*depth + p)*width + r]. Rows past
  * `rows` in the last panel are zero, so the micro-kernel reads whole vectors. */
@@ -132,31 +146,38 @@ static void pack_panels(strided_matrix m, int r0, int rows, int p0, int depth, i
         const int valid = min_int(width, rows - q0);
         float *panel = dst + (ptrdiff_t)q0 * depth; /* (depth, width) */
         const float *src = base + q0 * m.row_stride;
-        if (m.depth_stride == 1) {
+        if (m.depth_stride == 1 && width % VL == 0) {
             /* Rows are contiguous in memory (transposed B): VL x VL blocks are
-             * read as VL row vectors and transposed in registers; the rest of
-             * the depth, and a panel of fewer rows, element by element. */
-            int p = 0;
-            if (valid == width && width % VL == 0)
-                for (; p + VL <= depth; p += VL)
-                    for (int r = 0; r < width; r += VL) {
-                        vec x[VL];
-                        UNROLL
-                        for (int i = 0; i < VL; i++)
-                            x[i] = load_v(src + (r + i) * m.row_stride + p);
-                        transpose_block(x);
-                        UNROLL
-                        for (int i = 0; i < VL; i++) store_v(panel + (p + i) * width + r, x[i]);
+             * read as VL row vectors (zeros for rows past `valid`, the last
+             * block of the depth a part of each row) and transposed in
+             * registers. Element by element, the 10 rows of Linear(128, 10)'s
+             * W and the last depth % VL of every panel had been most of a
+             * small product's time: bench_ops --gemm, one thread, 64x10x128
+             * NT 79 -> 112 GFLOP/s; a 64 x 784 block of W 3.45 -> 3.25 us. */
+            for (int p = 0; p < depth; p += VL) {
+                const int part = min_int(VL, depth - p);
+                for (int r = 0; r < width; r += VL) {
+                    vec x[VL];
+                    UNROLL
+                    for (int i = 0; i < VL; i++) {
+                        const float *row = src + (r + i) * m.row_stride + p;
+                        x[i] = r + i >= valid ? splat(0.0f)
+                               : part == VL   ? load_v(row)
+                                              : load_part(row, part);
                     }
-            for (int r = 0; r < valid; r++)
-                for (int q = p; q < depth; q++) panel[q * width + r] = src[r * m.row_stride + q];
+                    transpose_block(x);
+                    UNROLL
+                    for (int i = 0; i < VL; i++)
+                        if (i < part) store_v(panel + (p + i) * width + r, x[i]);
+                }
+            }
         } else {
-            for (int p = 0; p < depth; p++)
+            for (int p = 0; p < depth; p++) {
                 for (int r = 0; r < valid; r++)
                     panel[p * width + r] = src[r * m.row_stride + p * m.depth_stride];
+                for (int r = valid; r < width; r++) panel[p * width + r] = 0.0f;
+            }
         }
-        for (int p = 0; p < depth && valid < width; p++)
-            for (int r = valid; r < width; r++) panel[p * width + r] = 0.0f;
     }
 }
 
@@ -172,36 +193,52 @@ static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
 #endif
 }
 
-/* c = beta c + r for the first `cols` (< VL) floats at c; beta == 0 never
- * reads c. With AVX-512, masked moves (lanes past `cols` are neither read nor
- * written, and raise no fault). Elsewhere through memcpy, not inlined: a
- * memcpy of variable length would take the address of the kernel's
- * accumulators, and gcc would then keep one of them in memory through the
- * whole loop (seen: a load and a store per step). */
+/* c = beta c (+ bias) + r for the first `cols` (< VL) floats at c (bias:
+ * NULL or `cols` floats); beta == 0 never reads c. With AVX-512, masked
+ * moves (lanes past `cols` are neither read nor written, and raise no
+ * fault). Elsewhere through memcpy, not inlined: a memcpy of variable length
+ * would take the address of the kernel's accumulators, and gcc would then
+ * keep one of them in memory through the whole loop (seen: a load and a store
+ * per step). */
 #if defined(__AVX512F__)
-static ALWAYS_INLINE void store_part(float *c, vec r, float beta, int cols) {
+static ALWAYS_INLINE void store_part(float *c, const float *bias, vec r, float beta, int cols) {
     const __mmask16 keep = (__mmask16)((1u << cols) - 1u);
-    if (beta != 0.0f) r = beta * (vec)_mm512_maskz_loadu_ps(keep, c) + r;
+    if (beta != 0.0f) {
+        vec old = beta * (vec)_mm512_maskz_loadu_ps(keep, c);
+        if (bias) old += (vec)_mm512_maskz_loadu_ps(keep, bias);
+        r = old + r;
+    } else if (bias) {
+        r = (vec)_mm512_maskz_loadu_ps(keep, bias) + r;
+    }
     _mm512_mask_storeu_ps(c, keep, (__m512)r);
 }
 #else
-static __attribute__((noinline)) void store_part(float *c, vec r, float beta, int cols) {
-    vec old = {0};
+static __attribute__((noinline)) void store_part(float *c, const float *bias, vec r, float beta,
+                                                 int cols) {
+    vec old = {0}, add = {0};
+    if (bias) memcpy(&add, bias, (size_t)cols * sizeof(float));
     if (beta != 0.0f) {
         memcpy(&old, c, (size_t)cols * sizeof(float));
-        r = beta * old + r;
+        old = beta * old;
+        r = (bias ? old + add : old) + r;
+    } else if (bias) {
+        r = add + r;
     }
     memcpy(c, &r, (size_t)cols * sizeof(float));
 }
 #endif
 
-/* c = beta c + alpha s for `cols` (>= 1) floats at c, at most VL. */
-static ALWAYS_INLINE void store_c(float *c, vec s, float alpha, float beta, int cols) {
+/* c = beta c (+ bias) + alpha s for `cols` (>= 1) floats at c, at most VL,
+ * bias NULL or as many floats. */
+static ALWAYS_INLINE void store_c(float *c, const float *bias, vec s, float alpha, float beta,
+                                  int cols) {
     const vec r = alpha * s;
-    if (cols >= VL)
-        store_v(c, beta != 0.0f ? beta * load_v(c) + r : r);
+    if (cols < VL)
+        store_part(c, bias, r, beta, cols);
+    else if (beta != 0.0f)
+        store_v(c, (bias ? beta * load_v(c) + load_v(bias) : beta * load_v(c)) + r);
     else
-        store_part(c, r, beta, cols);
+        store_v(c, bias ? load_v(bias) + r : r);
 }
 
 /* The operands of one micro-kernel call: op(A)(i, p) = a[i*a_row + p*a_depth]
@@ -214,6 +251,7 @@ typedef struct kernel_args {
     ptrdiff_t ldb;
     float *c;
     ptrdiff_t ldc;
+    const float *bias; /* NULL, or added to every row of the C block (cols floats) */
     int depth, cols;
     float alpha, beta;
 } kernel_args;
@@ -245,12 +283,31 @@ static ALWAYS_INLINE void micro_kernel(const kernel_args *ka, const int mr, cons
             for (int v = 0; v < nv; v++) acc[i][v] = fmadd(ai, bv[v], acc[i][v]);
         }
     }
+    /* The arguments in locals: the stores to C could otherwise alias *ka,
+     * which the compiler would then read again after every store. */
+    float *const c = ka->c;
+    const ptrdiff_t ldc = ka->ldc;
+    const float alpha = ka->alpha, beta = ka->beta, *const bias = ka->bias;
+    const int cols = ka->cols;
+    if (alpha == 1.0f && beta == 1.0f && !bias && cols == nv * VL) {
+        /* The common case (accumulating products, later K slices): c + s,
+         * the bits of 1 c + 1 s (x * 1 is x exactly) without the two
+         * products per vector, which the epilogue of a short K (Linear's dW,
+         * k = 64: 512 cycles of FMAs, then 16 vectors of C) notices. */
+        UNROLL
+        for (int i = 0; i < mr; i++) {
+            UNROLL
+            for (int v = 0; v < nv; v++)
+                store_v(c + i * ldc + v * VL, load_v(c + i * ldc + v * VL) + acc[i][v]);
+        }
+        return;
+    }
     UNROLL
     for (int i = 0; i < mr; i++) {
-        float *c = ka->c + i * ka->ldc;
         UNROLL
         for (int v = 0; v < nv; v++)
-            store_c(c + v * VL, acc[i][v], ka->alpha, ka->beta, ka->cols - v * VL);
+            store_c(c + i * ldc + v * VL, bias ? bias + v * VL : NULL, acc[i][v], alpha, beta,
+                    cols - v * VL);
     }
 }
 
@@ -293,6 +350,7 @@ typedef struct gemm_problem {
     strided_matrix bt; /* op(B)^T (n, k) */
     float *c;
     int ldc;
+    const float *bias; /* (n) added to every row of C with the first K slice, or NULL */
 } gemm_problem;
 
 /* Computes the tile of C at rows [i0, i0+mc), columns [j0, j0+nc). */
@@ -320,7 +378,8 @@ static void gemm_tile(const gemm_problem *pb, int i0, int mc, int j0, int nc) {
             .ldc = pb->ldc,
             .depth = kc,
             .alpha = pb->alpha,
-            /* beta scales C once, with the first slice; later slices add to it. */
+            /* beta scales C once, and the bias is added once, with the first
+             * slice; later slices add to it. */
             .beta = p0 == 0 ? pb->beta : 1.0f,
         };
         /* Rows in the fewest blocks of at most MR, of sizes differing by at
@@ -337,6 +396,7 @@ static void gemm_tile(const gemm_problem *pb, int i0, int mc, int j0, int nc) {
                 ka.b = packed ? packed_b + (ptrdiff_t)jr * kc
                               : bt.x + (j0 + jr) + p0 * bt.depth_stride;
                 ka.ldb = packed ? GEMM_NR : bt.depth_stride;
+                ka.bias = p0 == 0 && pb->bias ? pb->bias + j0 + jr : NULL;
                 ka.c = pb->c + (ptrdiff_t)(i0 + ir) * pb->ldc + j0 + jr;
                 kernel_dispatch(&ka, mr, (ka.cols + VL - 1) / VL);
             }
@@ -346,19 +406,25 @@ static void gemm_tile(const gemm_problem *pb, int i0, int mc, int j0, int nc) {
     }
 }
 
-/* C = beta C, the whole product when alpha or k is zero (BLAS: A and B unread). */
-static void scale_c(int m, int n, float beta, float *c, int ldc) {
+/* C = beta C + bias (bias: NULL, or added to every row), the whole product
+ * when alpha or k is zero (BLAS: A and B unread; beta == 0: C unread). */
+static void scale_c(int m, int n, float beta, const float *bias, float *c, int ldc) {
     for (int i = 0; i < m; i++) {
         float *c_row = c + (ptrdiff_t)i * ldc;
-        for (int j = 0; j < n; j++) c_row[j] = beta == 0.0f ? 0.0f : beta * c_row[j];
+        for (int j = 0; j < n; j++) {
+            const float old = beta == 0.0f ? 0.0f : beta * c_row[j];
+            c_row[j] = bias ? (beta == 0.0f ? bias[j] : old + bias[j]) : old;
+        }
     }
 }
 
-void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
-                       int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+/* sn_sgemm_portable with an optional bias row (sn_sgemm_job.bias). */
+static void sgemm_own(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                      int lda, const float *b, int ldb, float beta, const float *bias, float *c,
+                      int ldc) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0 || alpha == 0.0f) {
-        scale_c(m, n, beta, c, ldc);
+        scale_c(m, n, beta, bias, c, ldc);
         return;
     }
     /* op(A)(i, p) is a[i*lda + p], or a[p*lda + i] when transposed; op(B)(p, j)
@@ -373,8 +439,14 @@ void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alph
         .bt = {b, trans_b ? ldb : 1, trans_b ? 1 : ldb},
         .c = c,
         .ldc = ldc,
+        .bias = bias,
     };
     for (int j0 = 0; j0 < n; j0 += GEMM_NC) gemm_tile(&pb, 0, m, j0, min_int(GEMM_NC, n - j0));
+}
+
+void sn_sgemm_portable(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
+                       int lda, const float *b, int ldb, float beta, float *c, int ldc) {
+    sgemm_own(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, NULL, c, ldc);
 }
 
 #ifdef SINAPSI_HAVE_CBLAS
@@ -471,7 +543,8 @@ sn_sgemm_job sn_sgemm_plan_cut(sn_sgemm_fn one, int trans_a, int trans_b, int m,
                         .b = b,
                         .c = c,
                         .block = n > 0 ? n : 1,
-                        .chunks = 1};
+                        .chunks = 1,
+                        .bias = NULL};
     if (m <= 0 || n <= 0) return job;
     const double flops = 2.0 * m * n * k;
     int want = 1;
@@ -507,16 +580,32 @@ void sn_sgemm_block_range(const sn_sgemm_job *job, int chunk, int *first, int *c
 void sn_sgemm_run_block(const sn_sgemm_job *s, int chunk) {
     int start, count;
     sn_sgemm_block_range(s, chunk, &start, &count);
+    if (count <= 0) return;
+    /* The block: rows [start, start+count) of op(A) (row r at a + r*lda, or
+     * column r of A^T) and of C, or columns [start, start+count) of op(B) and
+     * of C, and of the bias. */
+    const int m = s->by_rows ? count : s->m, n = s->by_rows ? s->n : count;
+    const float *a = s->a, *b = s->b, *bias = s->bias;
+    float *c = s->c;
     if (s->by_rows) {
-        /* Rows [start, start+count) of op(A): row r is at a + r*lda, or column r of A^T. */
-        const float *a = s->a + (size_t)start * (s->trans_a ? 1 : (size_t)s->lda);
-        s->one(s->trans_a, s->trans_b, count, s->n, s->k, s->alpha, a, s->lda, s->b, s->ldb,
-               s->beta, s->c + (size_t)start * s->ldc, s->ldc);
+        a += (size_t)start * (s->trans_a ? 1 : (size_t)s->lda);
+        c += (size_t)start * s->ldc;
     } else {
-        /* Columns [start, start+count) of op(B). */
-        const float *b = s->b + (size_t)start * (s->trans_b ? (size_t)s->ldb : 1);
-        s->one(s->trans_a, s->trans_b, s->m, count, s->k, s->alpha, s->a, s->lda, b, s->ldb,
-               s->beta, s->c + start, s->ldc);
+        b += (size_t)start * (s->trans_b ? (size_t)s->ldb : 1);
+        c += start;
+        if (bias) bias += start;
+    }
+    if (!bias) {
+        s->one(s->trans_a, s->trans_b, m, n, s->k, s->alpha, a, s->lda, b, s->ldb, s->beta, c,
+               s->ldc);
+    } else if (s->one == sn_sgemm_portable) {
+        sgemm_own(s->trans_a, s->trans_b, m, n, s->k, s->alpha, a, s->lda, b, s->ldb, s->beta, bias,
+                  c, s->ldc);
+    } else {
+        /* Another kernel (CBLAS) takes no bias: C = beta C + bias first, then
+         * C += alpha op(A) op(B). */
+        scale_c(m, n, s->beta, bias, c, s->ldc);
+        s->one(s->trans_a, s->trans_b, m, n, s->k, s->alpha, a, s->lda, b, s->ldb, 1.0f, c, s->ldc);
     }
 }
 

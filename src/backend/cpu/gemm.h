@@ -46,6 +46,13 @@ typedef struct sn_sgemm_job {
     const float *a, *b;
     float *c;
     int by_rows, block, chunks; /* chunks >= 1 */
+    /* NULL (the plan's), or a row of n floats added to every row of C:
+     * C = (beta C + bias) + alpha op(A) op(B), beta == 0 not reading C, which
+     * gives the bits of filling C with the bias and running the product with
+     * beta = 1. The own kernel adds it while it stores its first K slice
+     * (Linear's forward: no pass that fills y first); other kernels get C
+     * filled first. */
+    const float *bias;
 } sn_sgemm_job;
 
 /* The job sn_sgemm would run: its route (sn_sgemm_own_route) and its cut. */
