@@ -383,7 +383,9 @@ static void conv2d_backward(sn_op_io *io) {
     sn_parallel_for(d->n_chunks, r.workers, backward_chunk, &r);
 
     /* The partials in chunk order, whatever thread ran which chunk:
-     * dW += ((P_0 + P_1) + P_2) + ..., summed into P_0 first. */
+     * dW += ((P_0 + P_1) + P_2) + ..., summed into P_0 first; dW = 0 + ...
+     * when backward writes it (io->din_set, SN_OP_BWD_CAN_SET), as db. */
+    const int set_dw = (io->din_set & 2u) != 0, set_db = (io->din_set & 4u) != 0;
     if (r.dw) {
         const size_t count = (size_t)d->c_out * (size_t)d->patch_size;
         float *total = r.dw_partial;
@@ -391,18 +393,22 @@ static void conv2d_backward(sn_op_io *io) {
             const float *part = r.dw_partial + (size_t)c * (size_t)d->layout.dw_slot;
             for (size_t i = 0; i < count; i++) total[i] += part[i];
         }
-        for (size_t i = 0; i < count; i++) r.dw[i] += total[i];
+        if (set_dw)
+            for (size_t i = 0; i < count; i++) r.dw[i] = 0.0f + total[i];
+        else
+            for (size_t i = 0; i < count; i++) r.dw[i] += total[i];
     }
     if (r.db) {
         for (int o = 0; o < d->c_out; o++) {
             double sum = 0.0;
             for (int c = 0; c < d->n_chunks; c++)
                 sum += r.db_partial[(size_t)c * (size_t)d->layout.db_slot / 2 + (size_t)o];
-            r.db[o] += (float)sum;
+            r.db[o] = (set_db ? 0.0f : r.db[o]) + (float)sum;
         }
     }
 }
 
 /* backward reads x and w (never y or the bias) and rebuilds its scratch. */
 const sn_op sn_op_conv2d = {"conv2d", conv2d_infer, conv2d_forward, conv2d_backward,
-                            SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2) | SN_OP_WORK_PER_CALL};
+                            SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2) | SN_OP_WORK_PER_CALL |
+                                SN_OP_BWD_CAN_SET};

@@ -72,10 +72,13 @@ static int linear_workers(const sn_op_io *io, double flops) {
     return flops >= LINEAR_POOL_MIN_FLOPS ? io->workers : 1;
 }
 
-/* Columns [first, end) of db (out) += sum_n dy[n], n ascending. */
+/* Columns [first, end) of db (out) += sum_n dy[n], n ascending; under
+ * din_set (op.h) db = 0 first, in this chunk: the bits of clear-then-add. */
 static void linear_bias_grad_columns(const linear_job *job, int first, int end) {
     const float *restrict dy = job->io->dout; /* (N, out) */
     float *restrict db = job->io->din[2];     /* (out) */
+    if (job->io->din_set & (1u << 2))
+        for (int o = first; o < end; o++) db[o] = 0.0f;
     for (int64_t i = 0; i < job->n; i++)
         for (int o = first; o < end; o++) db[o] += dy[i * job->out + o];
 }
@@ -119,8 +122,11 @@ static void linear_backward(sn_op_io *io) {
     linear_job job = {.io = io, .n = n, .out = out};
     if (io->din[0])
         job.dx = sn_sgemm_plan(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, io->din[0], in);
+    /* dW written (beta = 0) under din_set: the own kernel's sums start from
+     * +0, so C = s has the bits of 0 + s (no -0 to turn into +0). */
     if (io->din[1])
-        job.dw = sn_sgemm_plan(1, 0, out, in, n, 1.0f, dy, out, x, in, 1.0f, io->din[1], in);
+        job.dw = sn_sgemm_plan(1, 0, out, in, n, 1.0f, dy, out, x, in,
+                               io->din_set & (1u << 1) ? 0.0f : 1.0f, io->din[1], in);
     if (io->din[2]) {
         /* Chunks of whole columns, about SN_CHUNK_FLOATS of dy each (src/ops/chunks.h). */
         job.db_per = (int)sn_items_per_chunk(n);
@@ -133,4 +139,4 @@ static void linear_backward(sn_op_io *io) {
 
 /* Backward reads x (for dW) and W (for dx), never y or b. */
 const sn_op sn_op_linear = {"linear", linear_infer, linear_forward, linear_backward,
-                            SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2)};
+                            SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(2) | SN_OP_BWD_CAN_SET};
