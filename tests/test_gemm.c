@@ -228,6 +228,42 @@ static void test_negative_control(void **state) {
     }
 }
 
+/* Runs `check` on every shape of a list with each of the four transposes
+ * (t = 0..3: NN, TN, NT, TT), on fresh random operands drawn from `seed`'s
+ * stream (the check may draw more from it). */
+typedef void (*case_check)(const gemm_case *gc, const operands *o, sn_rng *rng);
+static void each_case(const gemm_case *shapes, size_t count, uint64_t seed, case_check check) {
+    sn_rng rng;
+    sn_rng_seed(&rng, seed, 0);
+    for (size_t s = 0; s < count; s++)
+        for (int t = 0; t < 4; t++) {
+            operands o = random_operands(&rng, &shapes[s], t);
+            check(&shapes[s], &o, &rng);
+            free_operands(&o);
+        }
+}
+
+static void route_bits_case(const gemm_case *gc, const operands *cur, sn_rng *rng) {
+    operands o = *cur; /* the buffers stay the caller's */
+    (void)rng;
+    memcpy(o.want, o.c, o.c_bytes);
+    sn_sgemm_portable(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb, gc->beta,
+                      o.want, gc->n);
+    const int own = sn_sgemm_own_route(o.ta, o.tb, gc->m, gc->n, gc->k);
+    for (int threads = 1; threads <= 3; threads++) {
+        SN_ASSERT_OK(sn_set_threads(threads));
+        memcpy(o.got, o.c, o.c_bytes);
+        sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb, gc->beta,
+                 o.got, gc->n);
+        if (own) assert_memory_equal(o.got, o.want, o.c_bytes);
+        memcpy(o.got, o.c, o.c_bytes);
+        sn_sgemm_split(sn_sgemm_portable, o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda,
+                       o.b, o.ldb, gc->beta, o.got, gc->n);
+        assert_memory_equal(o.got, o.want, o.c_bytes);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
 /* sn_sgemm's route to the own kernel gives the bits of one direct call, on 1,
  * 2 or 3 threads (the cut into column blocks changes no element's sum order). */
 static void test_route_bits(void **state) {
@@ -239,30 +275,7 @@ static void test_route_bits(void **state) {
         {64, 400, 120, 1.0f, 1.0f, 0},  {120, 400, 64, 1.0f, 1.0f, 0},
         {64, 84, 120, 1.0f, 1.0f, 0},   {84, 120, 64, 1.0f, 0.0f, 0},
     };
-    sn_rng rng;
-    sn_rng_seed(&rng, 13, 0);
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int t = 0; t < 4; t++) {
-            const gemm_case *gc = &shapes[s];
-            operands o = random_operands(&rng, gc, t);
-            memcpy(o.want, o.c, o.c_bytes);
-            sn_sgemm_portable(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb,
-                              gc->beta, o.want, gc->n);
-            const int own = sn_sgemm_own_route(o.ta, o.tb, gc->m, gc->n, gc->k);
-            for (int threads = 1; threads <= 3; threads++) {
-                SN_ASSERT_OK(sn_set_threads(threads));
-                memcpy(o.got, o.c, o.c_bytes);
-                sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb,
-                         gc->beta, o.got, gc->n);
-                if (own) assert_memory_equal(o.got, o.want, o.c_bytes);
-                memcpy(o.got, o.c, o.c_bytes);
-                sn_sgemm_split(sn_sgemm_portable, o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a,
-                               o.lda, o.b, o.ldb, gc->beta, o.got, gc->n);
-                assert_memory_equal(o.got, o.want, o.c_bytes);
-            }
-            SN_ASSERT_OK(sn_set_threads(0));
-            free_operands(&o);
-        }
+    each_case(shapes, sizeof shapes / sizeof shapes[0], 13, route_bits_case);
 }
 
 /* Rows of the own kernel's register block (gemm.c: GEMM_MR). */
@@ -271,6 +284,37 @@ static void test_route_bits(void **state) {
 #else
 #define OWN_ROW_UNIT 6
 #endif
+
+static void plan_cut_case(const gemm_case *gc, const operands *cur, sn_rng *rng) {
+    operands o = *cur; /* the buffers stay the caller's */
+    (void)rng;
+    memcpy(o.want, o.c, o.c_bytes);
+    memcpy(o.got, o.c, o.c_bytes);
+    const sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a, o.lda, o.b,
+                                           o.ldb, 1.0f, o.got, gc->n);
+    assert_true(job.chunks == 1 || job.chunks == 2 || job.chunks == 3 || job.chunks == 4);
+    /* Whole units of the kernel: panels of 2 vectors (32, 16 or 8
+     * columns) or blocks of MR rows for the own kernel, 16 for CBLAS. */
+    const int unit = !job.by_rows ? 8 : job.one == sn_sgemm_portable ? OWN_ROW_UNIT : 16;
+    const int len = job.by_rows ? gc->m : gc->n;
+    int covered = 0;
+    for (int c = 0; c < job.chunks; c++) {
+        int first, count;
+        sn_sgemm_block_range(&job, c, &first, &count);
+        assert_int_equal(first, covered);
+        assert_true(count >= 0 && (count == job.block || c == job.chunks - 1));
+        if (job.chunks > 1) assert_int_equal(job.block % unit, 0);
+        covered += count;
+    }
+    assert_int_equal(covered, len);
+    /* Blocks last to first on this thread; sn_sgemm on 2 threads. */
+    for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
+    SN_ASSERT_OK(sn_set_threads(2));
+    sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a, o.lda, o.b, o.ldb, 1.0f, o.want, gc->n);
+    SN_ASSERT_OK(sn_set_threads(0));
+    /* the spare float past C: written by neither */
+    assert_memory_equal(o.got, o.want, o.c_bytes);
+}
 
 /* The cut of sn_sgemm_plan: 1, 2 or 4 blocks that tile C's rows or columns
  * without overlap, each but the last a whole number of the kernel's units;
@@ -283,41 +327,7 @@ static void test_plan_cut(void **state) {
         {64, 256, 784, 1, 1, 0}, {290, 700, 50, 1, 1, 0}, {1, 5000, 300, 1, 1, 0},
         {3000, 2, 300, 1, 1, 0}, {0, 10, 10, 1, 1, 0},    {10, 0, 10, 1, 1, 0},
     };
-    sn_rng rng;
-    sn_rng_seed(&rng, 17, 0);
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int t = 0; t < 4; t++) {
-            const gemm_case *gc = &shapes[s];
-            operands o = random_operands(&rng, gc, t);
-            memcpy(o.want, o.c, o.c_bytes);
-            memcpy(o.got, o.c, o.c_bytes);
-            const sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a,
-                                                   o.lda, o.b, o.ldb, 1.0f, o.got, gc->n);
-            assert_true(job.chunks == 1 || job.chunks == 2 || job.chunks == 3 || job.chunks == 4);
-            /* Whole units of the kernel: panels of 2 vectors (32, 16 or 8
-             * columns) or blocks of MR rows for the own kernel, 16 for CBLAS. */
-            const int unit = !job.by_rows ? 8 : job.one == sn_sgemm_portable ? OWN_ROW_UNIT : 16;
-            const int len = job.by_rows ? gc->m : gc->n;
-            int covered = 0;
-            for (int c = 0; c < job.chunks; c++) {
-                int first, count;
-                sn_sgemm_block_range(&job, c, &first, &count);
-                assert_int_equal(first, covered);
-                assert_true(count >= 0 && (count == job.block || c == job.chunks - 1));
-                if (job.chunks > 1) assert_int_equal(job.block % unit, 0);
-                covered += count;
-            }
-            assert_int_equal(covered, len);
-            /* Blocks last to first on this thread; sn_sgemm on 2 threads. */
-            for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
-            SN_ASSERT_OK(sn_set_threads(2));
-            sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, 1.0f, o.a, o.lda, o.b, o.ldb, 1.0f, o.want,
-                     gc->n);
-            SN_ASSERT_OK(sn_set_threads(0));
-            /* the spare float past C: written by neither */
-            assert_memory_equal(o.got, o.want, o.c_bytes);
-            free_operands(&o);
-        }
+    each_case(shapes, sizeof shapes / sizeof shapes[0], 17, plan_cut_case);
 #if defined(__AVX512F__)
     /* The cuts that gemm.c's comment gives for LeNet-5's Linear(400, 120) at
      * batch 64 (AVX-512: panels of 32 columns, blocks of 8 rows). */
@@ -330,6 +340,27 @@ static void test_plan_cut(void **state) {
     /* Under 1 MFLOP: one block. */
     assert_int_equal(sn_sgemm_plan(0, 1, 64, 10, 84, 1, NULL, 84, NULL, 84, 0, NULL, 10).chunks, 1);
 #endif
+}
+
+static void bias_bits_case(const gemm_case *gc, const operands *cur, sn_rng *rng) {
+    operands o = *cur; /* the buffers stay the caller's */
+    float *bias = random_floats(rng, (size_t)gc->n);
+    /* The reference: C = beta C + bias, then C += alpha op(A) op(B). */
+    memcpy(o.want, o.c, o.c_bytes);
+    for (int i = 0; i < gc->m; i++)
+        for (int j = 0; j < gc->n; j++) {
+            float *x = &o.want[(size_t)i * gc->n + j];
+            *x = gc->beta == 0.0f ? bias[j] : gc->beta * *x + bias[j];
+        }
+    sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb, 1.0f, o.want,
+             gc->n);
+    memcpy(o.got, o.c, o.c_bytes);
+    sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b,
+                                     o.ldb, gc->beta, o.got, gc->n);
+    job.bias = bias;
+    for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
+    assert_memory_equal(o.got, o.want, o.c_bytes);
+    free(bias);
 }
 
 /* sn_sgemm_job.bias: running the blocks of a plan with a bias row gives the
@@ -347,31 +378,7 @@ static void test_bias_bits(void **state) {
         {256, 784, 64, 1.0f, 1.0f, 0}, {64, 10, 128, 1.0f, 0.0f, 0},
         {5, 17, 3, 2.0f, 0.0f, 0},     {300, 40, 20, 1.0f, 0.0f, 0},
     };
-    sn_rng rng;
-    sn_rng_seed(&rng, 19, 0);
-    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
-        for (int t = 0; t < 4; t++) {
-            const gemm_case *gc = &shapes[s];
-            operands o = random_operands(&rng, gc, t);
-            float *bias = random_floats(&rng, (size_t)gc->n);
-            /* The reference: C = beta C + bias, then C += alpha op(A) op(B). */
-            memcpy(o.want, o.c, o.c_bytes);
-            for (int i = 0; i < gc->m; i++)
-                for (int j = 0; j < gc->n; j++) {
-                    float *x = &o.want[(size_t)i * gc->n + j];
-                    *x = gc->beta == 0.0f ? bias[j] : gc->beta * *x + bias[j];
-                }
-            sn_sgemm(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda, o.b, o.ldb, 1.0f,
-                     o.want, gc->n);
-            memcpy(o.got, o.c, o.c_bytes);
-            sn_sgemm_job job = sn_sgemm_plan(o.ta, o.tb, gc->m, gc->n, gc->k, gc->alpha, o.a, o.lda,
-                                             o.b, o.ldb, gc->beta, o.got, gc->n);
-            job.bias = bias;
-            for (int c = job.chunks - 1; c >= 0; c--) sn_sgemm_run_block(&job, c);
-            assert_memory_equal(o.got, o.want, o.c_bytes);
-            free(bias);
-            free_operands(&o);
-        }
+    each_case(shapes, sizeof shapes / sizeof shapes[0], 19, bias_bits_case);
 }
 
 static void test_seam_matches_reference(void **state) {
