@@ -19,6 +19,7 @@
 
 #include "backend/cpu/gemm.h"
 #include "core/parallel.h"
+#include "core/pool_policy.h"
 
 enum { MAX_CHUNKS = 1000 };
 
@@ -310,26 +311,133 @@ static void test_straggler_backoff(void **state) {
     sn_parallel_probe_source(NULL);
 }
 
-/* The busy-core probe (src/core/parallel.c): after a long wait that ended a
- * stretch of short jobs on two threads, jobs stay on the caller while the
- * runnable-thread count says other processes hold the cores, and the worker
- * is back once it says they are free; after long jobs the pool tries two
- * threads again whatever the count says. The counts are injected, so the
- * test does not depend on the machine's load. */
+/* The pool's policy (src/core/pool_policy.h), driven with made-up times in
+ * ns and a probe whose verdict the test sets. */
+typedef struct probe_stub {
+    int busy, calls;
+} probe_stub;
+
+static int stub_cores_taken(void *ctx) {
+    probe_stub *s = ctx;
+    s->calls++;
+    return s->busy;
+}
+
+#define MS 1000000LL
+#define US 1000LL
+
+/* n jobs on several threads from `t`, each `w` of the caller's work and no
+ * wait; returns the time after them. */
+static long long policy_jobs(sn_pool_policy *p, long long t, int n, long long w) {
+    for (int i = 0; i < n; i++, t += w + 1) sn_pool_policy_after(p, t, t + w, t + w + 1);
+    return t;
+}
+
+/* A long wait: 10 us of work, then 1 ms waiting for a descheduled worker. */
+static long long policy_long_wait(sn_pool_policy *p, long long t) {
+    sn_pool_policy_after(p, t, t + 10 * US, t + 10 * US + 1 * MS);
+    return t + 10 * US + 1 * MS;
+}
+
+/* Straggler back-off: alone for 5 ms after a long wait, doubling while long
+ * waits recur, back to 5 ms after a calm of twice the last; a wait shorter
+ * than 0.2 ms, or than the work, is no straggler. */
+static void test_policy_backoff(void **state) {
+    (void)state;
+    sn_pool_policy p;
+    sn_pool_policy_reset(&p);
+    probe_stub probe = {0};
+    assert_false(sn_pool_policy_alone(&p, 0, stub_cores_taken, &probe));
+    sn_pool_policy_after(&p, 0, 10 * US, 10 * US + 150 * US);    /* waited 0.15 ms */
+    sn_pool_policy_after(&p, 1 * MS, 2 * MS, 2 * MS + 500 * US); /* waited less than worked */
+    assert_false(sn_pool_policy_alone(&p, 3 * MS, stub_cores_taken, &probe));
+    long long t = policy_long_wait(&p, 3 * MS); /* alone until t + 5 ms */
+    assert_true(sn_pool_policy_alone(&p, t + 4 * MS, stub_cores_taken, &probe));
+    assert_false(sn_pool_policy_alone(&p, t + 5 * MS + 1, stub_cores_taken, &probe));
+    t = policy_long_wait(&p, t + 6 * MS); /* a second: 10 ms */
+    assert_true(sn_pool_policy_alone(&p, t + 9 * MS, stub_cores_taken, &probe));
+    assert_false(sn_pool_policy_alone(&p, t + 10 * MS + 1, stub_cores_taken, &probe));
+    /* Calm: no long wait for over 2 x 20 ms, then one: 5 ms again. */
+    t = policy_jobs(&p, t + 11 * MS, 1, 10 * US);
+    t = policy_jobs(&p, t + 45 * MS, 1, 10 * US);
+    t = policy_long_wait(&p, t);
+    assert_true(sn_pool_policy_alone(&p, t + 4 * MS, stub_cores_taken, &probe));
+    assert_false(sn_pool_policy_alone(&p, t + 5 * MS + 1, stub_cores_taken, &probe));
+}
+
+/* After a long wait with short jobs, the pool stays alone while the probe
+ * says busy, asking every 5 ms, and goes back when it says free; after long
+ * jobs (>= 0.25 ms on average) it goes back without asking. */
+static void test_policy_probe_after_backoff(void **state) {
+    (void)state;
+    sn_pool_policy p;
+    sn_pool_policy_reset(&p);
+    probe_stub probe = {.busy = 1};
+    long long t = policy_jobs(&p, 0, 100, 40 * US); /* LeNet-5-like jobs */
+    t = policy_long_wait(&p, t);
+    for (int k = 1; k <= 10; k++) /* ends of back-offs: 5 ms, then 5 ms each */
+        assert_true(sn_pool_policy_alone(&p, t + k * (5 * MS + 1), stub_cores_taken, &probe));
+    assert_int_equal(probe.calls, 10);
+    probe.busy = 0;
+    assert_false(sn_pool_policy_alone(&p, t + 11 * (5 * MS + 1), stub_cores_taken, &probe));
+
+    sn_pool_policy_reset(&p);
+    probe = (probe_stub){.busy = 1};
+    t = policy_jobs(&p, 0, 100, 1 * MS); /* the CNN's convolutions */
+    t = policy_long_wait(&p, t);
+    assert_false(sn_pool_policy_alone(&p, t + 5 * MS + 1, stub_cores_taken, &probe));
+    assert_int_equal(probe.calls, 0);
+}
+
+/* On several threads with short jobs the probe runs every 20 ms once 16 jobs
+ * are counted; two busy verdicts 1 ms apart send the jobs to the caller,
+ * one followed by a free one does not; long jobs are never probed. */
+static void test_policy_periodic_probe(void **state) {
+    (void)state;
+    sn_pool_policy p;
+    sn_pool_policy_reset(&p);
+    probe_stub probe = {.busy = 1};
+    assert_false(sn_pool_policy_alone(&p, 0, stub_cores_taken, &probe)); /* next at 20 ms */
+    policy_jobs(&p, 0, 10, 40 * US);
+    assert_false(sn_pool_policy_alone(&p, 21 * MS, stub_cores_taken, &probe)); /* 10 jobs */
+    assert_int_equal(probe.calls, 0);
+    policy_jobs(&p, 21 * MS, 100, 40 * US);
+    assert_false(sn_pool_policy_alone(&p, 30 * MS, stub_cores_taken, &probe)); /* not yet due */
+    assert_false(sn_pool_policy_alone(&p, 42 * MS, stub_cores_taken, &probe)); /* busy once */
+    assert_int_equal(probe.calls, 1);
+    assert_false(sn_pool_policy_alone(&p, 42 * MS + 500 * US, stub_cores_taken, &probe));
+    assert_true(sn_pool_policy_alone(&p, 43 * MS + 1, stub_cores_taken, &probe)); /* twice */
+    assert_int_equal(probe.calls, 2);
+    assert_true(sn_pool_policy_alone(&p, 47 * MS, stub_cores_taken, &probe)); /* 5 ms alone */
+
+    sn_pool_policy_reset(&p);
+    probe = (probe_stub){.busy = 1};
+    assert_false(sn_pool_policy_alone(&p, 0, stub_cores_taken, &probe)); /* next at 20 ms */
+    policy_jobs(&p, 0, 100, 40 * US);
+    assert_false(sn_pool_policy_alone(&p, 21 * MS, stub_cores_taken, &probe)); /* busy */
+    probe.busy = 0;
+    assert_false(sn_pool_policy_alone(&p, 22 * MS + 1, stub_cores_taken, &probe)); /* free */
+    probe.busy = 1;
+    assert_false(sn_pool_policy_alone(&p, 23 * MS + 2, stub_cores_taken, &probe)); /* not due */
+    assert_false(sn_pool_policy_alone(&p, 43 * MS, stub_cores_taken, &probe));     /* busy once */
+    assert_int_equal(probe.calls, 3);
+
+    sn_pool_policy_reset(&p);
+    probe = (probe_stub){.busy = 1};
+    assert_false(sn_pool_policy_alone(&p, 0, stub_cores_taken, &probe));
+    policy_jobs(&p, 0, 100, 1 * MS);
+    assert_false(sn_pool_policy_alone(&p, 121 * MS, stub_cores_taken, &probe));
+    assert_int_equal(probe.calls, 0);
+}
+
 static int cores_busy(void) {
     return 1000; /* far more runnable threads than this pool has */
-}
-static int cores_free(void) {
-    return 1; /* this thread alone */
 }
 
 static long long us_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-static long long ms_now(void) {
-    return us_now() / 1000;
 }
 
 static void spin_us(long us) {
@@ -339,14 +447,20 @@ static void spin_us(long us) {
 
 static void slow_chunk(void *arg, int chunk, int worker) {
     count_chunk(arg, chunk, worker);
-    spin_us(50);
-}
-static void long_chunk(void *arg, int chunk, int worker) {
-    count_chunk(arg, chunk, worker);
-    spin_us(3000);
+    spin_us(5);
 }
 
-/* A fresh pool of two threads: no back-off, the stretch starts now. */
+/* Jobs of 8 chunks of 5 us for `ms`: short jobs, as LeNet-5's. */
+static void short_jobs_for(long long ms) {
+    static count_ctx c;
+    for (const long long until = us_now() + ms * 1000; us_now() < until;) {
+        memset(&c, 0, sizeof c);
+        c.worker_bound = 2;
+        sn_parallel_for(8, 2, slow_chunk, &c);
+    }
+}
+
+/* A fresh pool of two threads: no back-off, no jobs counted. */
 static void fresh_pool(void) {
     static count_ctx c;
     SN_ASSERT_OK(sn_set_threads(1));
@@ -356,80 +470,22 @@ static void fresh_pool(void) {
     SN_ASSERT_OK(sn_set_threads(2));
 }
 
-/* Stall jobs until the worker has held the caller up once (a long wait);
- * with the probe off, so that a back-off (another process's doing) ends. */
-static void make_long_wait(void) {
-    sn_parallel_probe_source(probe_off);
-    int stalled = 0;
-    for (long long until = ms_now() + 3000; !stalled && ms_now() < until;) {
-        stall_ctx s = {0};
-        sn_parallel_for(2, 2, stall_chunk, &s);
-        assert_int_equal(atomic_load(&s.runs), 2);
-        stalled = atomic_load(&s.worker_ran);
-    }
-    assert_true(stalled);
-}
-
-/* 1 when the worker takes part in a job of slow chunks within `ms`. */
-static int worker_back_within(long long ms) {
+/* The policy wired into the pool: with the probe injected to say busy, a
+ * stream of short jobs ends up on the caller alone (within a probe period
+ * and a recheck). */
+static void test_busy_core_probe(void **state) {
+    (void)state;
+    fresh_pool();
+    sn_parallel_probe_source(cores_busy);
+    short_jobs_for(300);
     static count_ctx c;
-    for (long long until = ms_now() + ms; ms_now() < until;) {
+    for (int job = 0; job < 50; job++) {
         memset(&c, 0, sizeof c);
         c.worker_bound = 2;
         sn_parallel_for(8, 2, slow_chunk, &c);
         for (int i = 0; i < 8; i++) assert_int_equal(atomic_load(&c.runs[i]), 1);
-        if (atomic_load(&c.max_worker_seen) > 0) return 1;
+        assert_int_equal(atomic_load(&c.max_worker_seen), 0); /* the caller alone */
     }
-    return 0;
-}
-
-static void test_busy_core_probe(void **state) {
-    (void)state;
-    fresh_pool();
-    make_long_wait(); /* short jobs (0.1 ms chunks), then a long wait */
-    sn_parallel_probe_source(cores_busy);
-    /* The back-off (5 ms) ends many times in 100 ms; each time the probe says
-     * busy, so no job has the worker. */
-    assert_false(worker_back_within(100));
-    /* Free cores: at the next end of a back-off the worker is back. */
-    sn_parallel_probe_source(cores_free);
-    assert_true(worker_back_within(5000));
-
-    /* No long wait at all: on two threads with short jobs the probe runs
-     * every 20 ms (after 5 ms of work), and two busy verdicts 1 ms apart send
-     * the jobs to the caller. */
-    fresh_pool();
-    sn_parallel_probe_source(cores_busy);
-    for (long long until = ms_now() + 150; ms_now() < until;) {
-        static count_ctx c;
-        memset(&c, 0, sizeof c);
-        c.worker_bound = 2;
-        sn_parallel_for(8, 2, slow_chunk, &c);
-    }
-    assert_false(worker_back_within(50));
-
-    /* Long jobs (3 ms chunks) on two threads before the long wait: the pool
-     * tries two threads again though the probe would say busy. Under load
-     * the stall jobs after them may be many and tip the balance: retried. */
-    int tried_again = 0;
-    for (int attempt = 0; attempt < 10 && !tried_again; attempt++) {
-        fresh_pool();
-        sn_parallel_probe_source(probe_off);
-        /* Five in a row with the worker in them: a job on the caller alone
-         * means a back-off, after which the count starts again. */
-        int in_a_row = 0;
-        for (long long until = ms_now() + 2000; in_a_row < 5 && ms_now() < until;) {
-            static count_ctx c;
-            memset(&c, 0, sizeof c);
-            c.worker_bound = 2;
-            sn_parallel_for(2, 2, long_chunk, &c);
-            in_a_row = atomic_load(&c.max_worker_seen) > 0 ? in_a_row + 1 : 0;
-        }
-        make_long_wait();
-        sn_parallel_probe_source(cores_busy);
-        tried_again = worker_back_within(300);
-    }
-    assert_true(tried_again);
     sn_parallel_probe_source(NULL);
     SN_ASSERT_OK(sn_set_threads(0));
 }
@@ -460,6 +516,9 @@ int main(void) {
         cmocka_unit_test(test_set_threads_arguments),
         cmocka_unit_test(test_sgemm_cut_is_thread_independent),
         cmocka_unit_test(test_straggler_backoff),
+        cmocka_unit_test(test_policy_backoff),
+        cmocka_unit_test(test_policy_probe_after_backoff),
+        cmocka_unit_test(test_policy_periodic_probe),
         cmocka_unit_test(test_busy_core_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

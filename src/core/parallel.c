@@ -18,7 +18,8 @@
  * takes the mutex to wake them only when one is asleep. A short spin leaves
  * the core to another process soon. With one core busy the OpenMP build had
  * been 10x slower on 2 threads than on 1; this pool stays near 1x (the
- * straggler back-off and the busy-core probe below, docs/performance.md).
+ * straggler back-off and the busy-core probe of pool_policy.c,
+ * docs/performance.md).
  *
  * Chunks are claimed in plain order from one counter. Giving each thread a
  * fixed home range first (for cache affinity) was tried and measured no
@@ -26,7 +27,6 @@
  */
 #include "core/parallel.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -35,6 +35,7 @@
 #include <unistd.h>
 
 #include "core/error.h"
+#include "core/pool_policy.h"
 
 #if defined(SINAPSI_HAVE_CBLAS)
 #include <cblas.h>
@@ -241,89 +242,14 @@ int sn_get_threads(void) {
     return n;
 }
 
-/* Straggler back-off. When the OS has taken a worker's core in the middle of
- * a chunk (another process is busy there), the caller must wait for that
- * chunk until the worker is scheduled again, which on a busy core takes
- * milliseconds: LeNet-5's ops last tens of microseconds, so a few such waits
- * per step made 2 threads slower than 1 with a busy loop on the other core
- * (`make bench` contention check: 0.89x, medians of 3). When the caller has
- * waited longer than it worked, and more than STRAGGLER_NS, the next jobs run
- * on the caller alone for a back-off period that doubles while it keeps
- * happening (up to BACKOFF_MAX_NS) and goes back to the shortest only after
- * a calm of twice the last back-off. With a reset after any job without a
- * long wait, the pool kept returning to two threads for part of a slice:
- * LeNet-5 with a python busy loop on the other core, 2 threads 45.1k-46.8k
- * img/s against 60.0k-62.1k on 1; with the calm rule 59.0k-59.8k (3 runs of
- * 1000 steps each, alternated); quiet 2-thread speed the same (101k-109k
- * against 103k-106k, and one run at 69k in the VM's slow mode). Spinning workers for 5 us instead
- * of 50 was as good with the busy loop but cost ~8% on a quiet machine (LeNet-5 96k vs 105k). Which
- * thread runs a chunk never changes a result (chunking is by shape), so this moves only time. */
-#define STRAGGLER_NS 200000LL       /* 0.2 ms */
-#define BACKOFF_MIN_NS 5000000LL    /* 5 ms */
-#define BACKOFF_MAX_NS 1000000000LL /* 1 s */
-static long long inline_until_ns;   /* guarded by job_mutex, as the two below */
-static long long backoff_ns = BACKOFF_MIN_NS;
-static long long last_straggler_ns; /* when the last long wait ended */
+/* The policy (pool_policy.h) and its probe. */
+static sn_pool_policy policy; /* guarded by job_mutex */
 
-/* The busy-core probe. Each return to two threads after a back-off is a
- * trial that, with the other core still busy, ends in one more wait of a
- * scheduler slice (~4 ms): with a python busy loop, LeNet-5 lost 9 such waits
- * (36 ms) in a 1600-step run, 0.95x-0.98x of one thread in the 800-step
- * check. So when a back-off ends, the caller first asks the kernel how many
- * threads are runnable right now (the fourth field of /proc/loadavg, "2/96":
- * a count taken at the instant of the read, unlike the averages), and if
- * other processes hold the cores the workers need, it stays alone for another
- * BACKOFF_MIN_NS and asks again (a read costs a few microseconds).
- * It asks only when the recent work on several threads was in short jobs:
- * their mean length weighted by time (sum w^2 / sum w over the
- * caller's time w in each job's chunks, the length of the job an instant of
- * work is in) under LONG_JOB_NS. Long jobs (the 2-conv CNN's convolutions,
- * milliseconds each) gain from a second thread even on a shared core (CNN
- * with the busy loop, 2 threads 1.00x-1.15x of one), and a probe on every
- * return took that to 0.97x-0.99x; with short ones (LeNet-5's, tens of
- * microseconds) each wait of a slice costs more than the second thread gains.
- * Where the file is missing or unreadable the probe says nothing and the
- * straggler rule alone decides, as before. Measured with a python busy loop,
- * runs alternated with one thread: LeNet-5 (1600 steps, 6 runs) 2 threads /
- * 1 thread 0.985x-1.033x, median 0.996x, no long wait in 5 of 6 runs (the
- * pool ran ~200 of 22.5k jobs on two threads); the CNN (80 steps, 3 runs)
- * 1.07x-1.08x. */
-#define LONG_JOB_NS 1000000.0 /* 1 ms */
-/* sum w and sum w^2 (ns) over the jobs on several threads, halved at each
- * periodic probe so that they weigh the last ~40 ms most: one stretch alone
- * between two waits can hold only a model's short jobs (the CNN's ReLUs). */
-static double job_w, job_w2;
-static double last_job_ns; /* job_w2 / job_w at the last long wait or busy verdict */
-
-int sn_loadavg_runnable(const char *text) {
-    const char *s = text;
-    for (int field = 0; field < 3; field++) { /* skip the three load averages */
-        while (*s == ' ') s++;
-        if (!*s) return -1;
-        while (*s && *s != ' ') s++;
-    }
-    while (*s == ' ') s++;
-    long v = 0;
-    int digits = 0;
-    for (; *s >= '0' && *s <= '9'; s++, digits++) {
-        if (v > 1000000) return -1; /* no machine runs a million threads at once */
-        v = v * 10 + (*s - '0');
-    }
-    return digits > 0 && *s == '/' ? (int)v : -1;
+static void backoff_reset(void) {
+    sn_pool_policy_reset(&policy);
 }
 
-static int read_loadavg(void) {
-    int fd = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return -1;
-    char buf[128];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0) return -1;
-    buf[n] = '\0';
-    return sn_loadavg_runnable(buf);
-}
-
-static int (*_Atomic runnable_source)(void); /* NULL: read_loadavg */
+static int (*_Atomic runnable_source)(void); /* NULL: sn_loadavg_read */
 
 void sn_parallel_probe_source(int (*source)(void)) {
     atomic_store(&runnable_source, source);
@@ -331,32 +257,21 @@ void sn_parallel_probe_source(int (*source)(void)) {
 
 static int runnable_now(void) {
     int (*source)(void) = atomic_load(&runnable_source);
-    return source ? source() : read_loadavg();
+    return source ? source() : sn_loadavg_read();
 }
 
-#define PROBE_NS 20000000LL  /* 20 ms */
-#define RECHECK_NS 1000000LL /* 1 ms */
-static long long next_probe_ns;
-static int suspect; /* the last probe on several threads said busy */
-
-static void backoff_reset(void) {
-    inline_until_ns = last_straggler_ns = next_probe_ns = 0;
-    job_w = job_w2 = last_job_ns = 0;
-    suspect = 0;
-    backoff_ns = BACKOFF_MIN_NS;
-}
-
-/* 1 when other processes keep a core the workers need busy: some runnable
- * threads are not the pool's (the count less this thread and the workers
- * awake, spinning or in a chunk), and they with the pool's threads exceed the
- * cores online. More threads than cores asked for by the user (tests run 8
- * on 2 cores) is not by itself a reason to run alone. */
-static int cores_taken(const pool *p) {
+/* The probe: 1 when other processes keep a core the workers need busy: some
+ * runnable threads are not the pool's (the count less this thread and the
+ * workers awake, spinning or in a chunk), and they with the pool's threads
+ * exceed the cores online. More threads than cores asked for by the user
+ * (tests run 8 on 2 cores) is not by itself a reason to run alone. Three
+ * readings must agree: a worker on its way to sleep, or a kernel thread
+ * running for microseconds, is not there at all three. */
+static int cores_taken(void *ctx) {
+    const pool *p = ctx;
     static long cores; /* guarded by job_mutex */
     if (!cores) cores = sysconf(_SC_NPROCESSORS_ONLN);
     if (cores <= 0) return 0;
-    /* Three readings must agree: a worker on its way to sleep, or a kernel
-     * thread running for microseconds, is not there at all three. */
     for (int reading = 0; reading < 3; reading++) {
         const int r = runnable_now();
         const int awake = p->n_workers - atomic_load(&p->sleepers);
@@ -364,47 +279,6 @@ static int cores_taken(const pool *p) {
         if (r <= 0 || others <= 0 || others + 1 + p->n_workers <= cores) return 0;
     }
     return 1;
-}
-
-/* Called with job_mutex held: 1 when this job runs on the caller alone.
- * On several threads with short jobs the probe also runs every PROBE_NS, so
- * that contention is seen before the first long wait, or where the waits stay
- * under the straggler rule's bar; there a busy verdict is believed only when
- * a second probe RECHECK_NS later agrees (on a quiet machine one probe in
- * ~25 saw a third runnable thread at three readings in a row). */
-static int run_inline_now(const pool *p) {
-    if (p->n_workers == 0) return 1;
-    const long long now = now_ns();
-    if (!inline_until_ns) {
-        if (now < next_probe_ns) return 0;
-        next_probe_ns = now + PROBE_NS;
-        /* Not before a few ms of work tell how long the jobs are. */
-        if (job_w < PROBE_NS / 4) return 0;
-        const double job_ns = job_w2 / job_w;
-        job_w *= 0.5;
-        job_w2 *= 0.5;
-        if (job_ns >= LONG_JOB_NS || !cores_taken(p)) {
-            suspect = 0;
-            return 0;
-        }
-        if (!suspect) {
-            suspect = 1;
-            next_probe_ns = now + RECHECK_NS;
-            return 0;
-        }
-        suspect = 0;
-        last_job_ns = job_ns;
-        inline_until_ns = now + BACKOFF_MIN_NS;
-        return 1;
-    }
-    if (now < inline_until_ns) return 1;
-    if (last_job_ns < LONG_JOB_NS && cores_taken(p)) {
-        inline_until_ns = now + BACKOFF_MIN_NS;
-        return 1;
-    }
-    inline_until_ns = 0;
-    next_probe_ns = now + PROBE_NS;
-    return 0;
 }
 
 void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
@@ -419,7 +293,7 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     pthread_mutex_lock(&job_mutex);
     pthread_once(&exit_once, register_exit);
     ensure_threads();
-    if (run_inline_now(p)) {
+    if (p->n_workers == 0 || sn_pool_policy_alone(&policy, now_ns(), cores_taken, p)) {
         in_job = 1; /* nested calls inline, as inside a job */
         my_worker = 0;
         for (int c = 0; c < n_chunks; c++) fn(ctx, c, 0);
@@ -452,20 +326,6 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
             break;
         CPU_RELAX();
     }
-    const long long end = now_ns(), waited = end - worked;
-    const double w = (double)(worked - start);
-    job_w += w;
-    job_w2 += w * w;
-    if (waited > STRAGGLER_NS && waited > worked - start) {
-        inline_until_ns = end + backoff_ns;
-        last_job_ns = job_w > 0 ? job_w2 / job_w : 0;
-        if (backoff_ns < BACKOFF_MAX_NS) backoff_ns *= 2;
-        last_straggler_ns = end;
-    } else if (backoff_ns > BACKOFF_MIN_NS && end - last_straggler_ns > 2 * backoff_ns) {
-        /* Calm for twice the last back-off: back to the shortest. Not after
-         * one good job: with a busy core the worker runs well for part of a
-         * scheduler slice after each back-off, then stalls again. */
-        backoff_ns = BACKOFF_MIN_NS;
-    }
+    sn_pool_policy_after(&policy, start, worked, now_ns());
     pthread_mutex_unlock(&job_mutex);
 }

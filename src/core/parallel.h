@@ -44,15 +44,9 @@ static inline int sn_chunk_count(long long n, long long grain) {
 
 void sn_parallel_init(void);
 
-/* The runnable-thread count in the text of Linux's /proc/loadavg (its fourth
- * field, "2/96" -> 2), or -1 when the text is not in that form. The pool reads
- * it before it returns to several threads after a straggler back-off
- * (parallel.c); exposed for its test. */
-int sn_loadavg_runnable(const char *text);
-
-/* For tests: where that probe reads the runnable-thread count. NULL (the
- * default) reads /proc/loadavg; a source that returns -1 turns the probe off
- * (the straggler rule alone decides); one that returns a large count makes
+/* For tests: where the pool's busy-core probe (src/core/pool_policy.h)
+ * reads the runnable-thread count. NULL (the default) reads /proc/loadavg; a source that returns -1
+ * turns the probe off (the straggler rule alone decides); one that returns a large count makes
  * every probe see the cores busy. */
 void sn_parallel_probe_source(int (*source)(void));
 
