@@ -199,7 +199,8 @@ static void pool_start(pool *p, int threads) {
     }
 }
 
-static void backoff_reset(void);
+/* When a job runs on the caller alone (pool_policy.h). */
+static sn_pool_policy policy; /* guarded by job_mutex */
 
 /* Called with job_mutex held: resizes the pool to the count wanted now; a new
  * pool starts with no back-off. */
@@ -208,7 +209,7 @@ static void ensure_threads(void) {
     if (the_pool.n_workers != want - 1) {
         pool_stop(&the_pool);
         pool_start(&the_pool, want);
-        backoff_reset();
+        sn_pool_policy_reset(&policy);
     }
 }
 
@@ -242,13 +243,7 @@ int sn_get_threads(void) {
     return n;
 }
 
-/* The policy (pool_policy.h) and its probe. */
-static sn_pool_policy policy; /* guarded by job_mutex */
-
-static void backoff_reset(void) {
-    sn_pool_policy_reset(&policy);
-}
-
+/* The policy's probe. */
 static int (*_Atomic runnable_source)(void); /* NULL: sn_loadavg_read */
 
 void sn_parallel_probe_source(int (*source)(void)) {

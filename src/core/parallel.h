@@ -45,9 +45,10 @@ static inline int sn_chunk_count(long long n, long long grain) {
 void sn_parallel_init(void);
 
 /* For tests: where the pool's busy-core probe (src/core/pool_policy.h)
- * reads the runnable-thread count. NULL (the default) reads /proc/loadavg; a source that returns -1
- * turns the probe off (the straggler rule alone decides); one that returns a large count makes
- * every probe see the cores busy. */
+ * reads the runnable-thread count. NULL (the default) reads /proc/loadavg;
+ * a source that returns -1 turns the probe off (the straggler rule alone
+ * decides); one that returns a large count makes every probe see the cores
+ * busy. */
 void sn_parallel_probe_source(int (*source)(void));
 
 #endif
