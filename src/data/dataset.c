@@ -202,6 +202,19 @@ static void copy_example(const sn_dataset *ds, int64_t i, float *x) {
  * copied alone, so any thread count writes the same bytes. */
 #define BATCH_CHUNK_IMAGES 16
 
+/* Examples are read in shuffled order from a set larger than the caches
+ * (Fashion-MNIST: 47 MB of bytes), so each one is a run of cache misses;
+ * asking for the example BATCH_PREFETCH_AHEAD places ahead while copying
+ * this one overlaps them. 64 shuffled Fashion-MNIST images, one thread:
+ * 20-23 us without, 6.8-7.8 us with (6.5-6.7 us in order). */
+#define BATCH_PREFETCH_AHEAD 2
+static void prefetch_example(const sn_dataset *ds, int64_t i) {
+    const size_t bytes = (size_t)ds->sample_numel * (ds->x_u8 ? 1 : sizeof(float));
+    const char *src = ds->x_u8 ? (const char *)(ds->x_u8 + i * ds->sample_numel)
+                               : (const char *)(ds->x_f32 + i * ds->sample_numel);
+    for (size_t k = 0; k < bytes; k += 64) __builtin_prefetch(src + k);
+}
+
 typedef struct batch_job {
     const sn_dataset *ds;
     const int64_t *idx;
@@ -215,7 +228,11 @@ static void batch_chunk(void *ctx, int chunk, int worker) {
     const sn_dataset *ds = b->ds;
     const int64_t first = (int64_t)chunk * BATCH_CHUNK_IMAGES;
     const int64_t end = b->n - first < BATCH_CHUNK_IMAGES ? b->n : first + BATCH_CHUNK_IMAGES;
+    for (int64_t j = first; b->x && j < end && j < first + BATCH_PREFETCH_AHEAD; j++)
+        prefetch_example(ds, b->idx[j]);
     for (int64_t j = first; j < end; j++) {
+        if (b->x && j + BATCH_PREFETCH_AHEAD < end)
+            prefetch_example(ds, b->idx[j + BATCH_PREFETCH_AHEAD]);
         if (b->x) copy_example(ds, b->idx[j], b->x + j * ds->sample_numel);
         if (b->y)
             memcpy(b->y + j * ds->target_size, ds->y + b->idx[j] * ds->target_size,
