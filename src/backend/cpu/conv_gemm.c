@@ -107,20 +107,7 @@ _Static_assert(BR <= 8 && BV <= 8 && DO <= 8 && DK <= 8 && DO_WIDE <= DO &&
 
 #include "backend/cpu/simd.h"
 
-typedef int ivec __attribute__((vector_size(VL * sizeof(int))));
 typedef float dk_vec __attribute__((vector_size(DK * sizeof(float)))); /* DK a power of 2 */
-
-/* a*b + c with one rounding where the target has FMA (ISO C mode does not
- * contract a*b + c, so the instruction is asked for by name), else two. */
-static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
-#if defined(__AVX512F__)
-    return _mm512_fmadd_ps(a, b, c);
-#elif defined(__FMA__)
-    return _mm256_fmadd_ps(a, b, c);
-#else
-    return a * b + c;
-#endif
-}
 
 /* Lane lists for __builtin_shufflevector, whose indices must be constants:
  * LANES(F, h) is F(h, 0), ..., F(h, VL-1). */
@@ -147,35 +134,6 @@ static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
      __builtin_shufflevector(a, b, LANES(HI_LANE, h)))
 #define REDUCE_LEVEL(g, h)                                                                         \
     UNROLL for (int i_ = 0; i_ < (h); i_++) g[i_] = PAIR_SUM(g[2 * i_], g[2 * i_ + 1], h)
-
-/* The first n < VL lanes from x, the others zero; only those n floats are
- * touched. With AVX-512 or AVX, one masked load or store (a memcpy of a
- * variable length is a library call: in the direct convolution's dW, with
- * rows of 10 columns, these calls took most of the time); masked-off lanes
- * raise no fault, so nothing past x[n - 1] is read or written. */
-static ALWAYS_INLINE vec load_part(const float *x, int n) {
-#if defined(__AVX512F__)
-    return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1u), x);
-#elif defined(__AVX__)
-    const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < n;
-    return _mm256_maskload_ps(x, (__m256i)keep);
-#else
-    vec v = {0};
-    memcpy(&v, x, (size_t)n * sizeof(float));
-    return v;
-#endif
-}
-
-static ALWAYS_INLINE void store_part(float *x, vec v, int n) {
-#if defined(__AVX512F__)
-    _mm512_mask_storeu_ps(x, (__mmask16)((1u << n) - 1u), v);
-#elif defined(__AVX__)
-    const ivec lane = {LANES(LANE_INDEX, 0)}, keep = lane < n;
-    _mm256_maskstore_ps(x, (__m256i)keep, v);
-#else
-    memcpy(x, &v, (size_t)n * sizeof(float));
-#endif
-}
 
 /* Lane i of the result = the sum of the lanes of g[i], for VL vectors g (which
  * are overwritten), as a tree: log2(VL) levels of PAIR_SUM, VL - 1 vector

@@ -123,19 +123,6 @@ static ALWAYS_INLINE void transpose_block(vec x[VL]) {
     }
 }
 
-/* The first `count` (1..VL) floats at x, zeros after them (not read). */
-#if defined(__AVX512F__)
-static ALWAYS_INLINE vec load_part(const float *x, int count) {
-    return (vec)_mm512_maskz_loadu_ps((__mmask16)((1u << count) - 1u), x);
-}
-#else
-static ALWAYS_INLINE vec load_part(const float *x, int count) {
-    vec v = {0};
-    memcpy(&v, x, (size_t)count * sizeof(float));
-    return v;
-}
-#endif
-
 /* Packs rows [r0, r0+rows) x depth [p0, p0+depth) of m into panels of `width`
  * rows: panel q, depth p, row r goes to dst[(q*depth + p)*width + r]. Rows past
  * `rows` in the last panel are zero, so the micro-kernel reads whole vectors. */
@@ -181,18 +168,6 @@ static void pack_panels(strided_matrix m, int r0, int rows, int p0, int depth, i
     }
 }
 
-/* a*b + c with one rounding where the target has FMA (ISO C mode does not
- * contract a*b + c, so the instruction is asked for by name), else two. */
-static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
-#if defined(__AVX512F__)
-    return _mm512_fmadd_ps(a, b, c);
-#elif defined(__FMA__) && VL == 8
-    return _mm256_fmadd_ps(a, b, c);
-#else
-    return a * b + c;
-#endif
-}
-
 /* c = beta c (+ bias) + r for the first `cols` (< VL) floats at c (bias:
  * NULL or `cols` floats); beta == 0 never reads c. With AVX-512, masked
  * moves (lanes past `cols` are neither read nor written, and raise no
@@ -201,7 +176,7 @@ static ALWAYS_INLINE vec fmadd(vec a, vec b, vec c) {
  * keep one of them in memory through the whole loop (seen: a load and a store
  * per step). */
 #if defined(__AVX512F__)
-static ALWAYS_INLINE void store_part(float *c, const float *bias, vec r, float beta, int cols) {
+static ALWAYS_INLINE void store_c_part(float *c, const float *bias, vec r, float beta, int cols) {
     const __mmask16 keep = (__mmask16)((1u << cols) - 1u);
     if (beta != 0.0f) {
         vec old = beta * (vec)_mm512_maskz_loadu_ps(keep, c);
@@ -213,7 +188,7 @@ static ALWAYS_INLINE void store_part(float *c, const float *bias, vec r, float b
     _mm512_mask_storeu_ps(c, keep, (__m512)r);
 }
 #else
-static __attribute__((noinline)) void store_part(float *c, const float *bias, vec r, float beta,
+static __attribute__((noinline)) void store_c_part(float *c, const float *bias, vec r, float beta,
                                                  int cols) {
     vec old = {0}, add = {0};
     if (bias) memcpy(&add, bias, (size_t)cols * sizeof(float));
@@ -234,7 +209,7 @@ static ALWAYS_INLINE void store_c(float *c, const float *bias, vec s, float alph
                                   int cols) {
     const vec r = alpha * s;
     if (cols < VL)
-        store_part(c, bias, r, beta, cols);
+        store_c_part(c, bias, r, beta, cols);
     else if (beta != 0.0f)
         store_v(c, (bias ? beta * load_v(c) + load_v(bias) : beta * load_v(c)) + r);
     else
