@@ -65,7 +65,7 @@
 enum {
     GEMM_NR = GEMM_NV * VL, /* columns of the micro-kernel's block of C */
     GEMM_NC = 256,          /* columns of a tile of C (multiple of NR) */
-    GEMM_KC = 256           /* depth of one K slice: a B panel KC x NR = 32 KiB */
+    GEMM_KC = SN_SGEMM_KC   /* depth of one K slice: a B panel KC x NR = 32 KiB */
 };
 _Static_assert(GEMM_NC % GEMM_NR == 0, "a tile must hold whole panels: the buffer has no slack");
 _Static_assert(GEMM_MR <= 8 && GEMM_NV <= 4, "block sizes beyond the dispatcher's case lists");
@@ -88,40 +88,6 @@ static int min_int(int a, int b) {
 /* ---- the micro-kernel, in vector extensions ---- */
 
 #include "backend/cpu/simd.h"
-
-/* Lane lists for __builtin_shufflevector, whose indices must be constants:
- * LANES(F) is F(0), ..., F(VL-1). */
-#if VL == 16
-#define LANES(F)                                                                                   \
-    F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), \
-        F(15)
-#elif VL == 8
-#define LANES(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7)
-#else
-#define LANES(F) F(0), F(1), F(2), F(3)
-#endif
-/* The interleave of a and b: lane i is lane i/2 of a (i even) or of b (i odd),
- * counting from lane 0 (LO) or from lane VL/2 (HI). */
-#define ZIP_LO(i) ((i) / 2 + (i) % 2 * VL)
-#define ZIP_HI(i) (VL / 2 + (i) / 2 + (i) % 2 * VL)
-
-/* Transposes the VL x VL block x (x[r] = row r) in place: log2(VL) rounds of
- * the perfect shuffle y[2i] = zip_lo(x[i], x[i + VL/2]), y[2i+1] = zip_hi(...);
- * each round moves a bit of the column index into the row index, and after
- * log2(VL) rounds element (r, q) is at (q, r). Only moves: exact. */
-static ALWAYS_INLINE void transpose_block(vec x[VL]) {
-    UNROLL
-    for (int round = 1; round < VL; round *= 2) {
-        vec y[VL];
-        UNROLL
-        for (int i = 0; i < VL / 2; i++) {
-            y[2 * i] = __builtin_shufflevector(x[i], x[i + VL / 2], LANES(ZIP_LO));
-            y[2 * i + 1] = __builtin_shufflevector(x[i], x[i + VL / 2], LANES(ZIP_HI));
-        }
-        UNROLL
-        for (int i = 0; i < VL; i++) x[i] = y[i];
-    }
-}
 
 /* Packs rows [r0, r0+rows) x depth [p0, p0+depth) of m into panels of `width`
  * rows: panel q, depth p, row r goes to dst[(q*depth + p)*width + r]. Rows past
@@ -189,7 +155,7 @@ static ALWAYS_INLINE void store_c_part(float *c, const float *bias, vec r, float
 }
 #else
 static __attribute__((noinline)) void store_c_part(float *c, const float *bias, vec r, float beta,
-                                                 int cols) {
+                                                   int cols) {
     vec old = {0}, add = {0};
     if (bias) memcpy(&add, bias, (size_t)cols * sizeof(float));
     if (beta != 0.0f) {

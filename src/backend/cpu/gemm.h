@@ -13,6 +13,11 @@
 #ifndef SN_BACKEND_CPU_GEMM_H
 #define SN_BACKEND_CPU_GEMM_H
 
+/* The own kernel's K slice: a product of depth k is summed in ceil(k / KC)
+ * slices of sizes differing by at most one, the longer first (gemm.c's
+ * determinism note); gemm_skip.c keeps that order. */
+#define SN_SGEMM_KC 256
+
 void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);
 

@@ -111,4 +111,38 @@ static ALWAYS_INLINE void store_part(float *x, vec v, int n) {
 #endif
 }
 
+/* Lane lists for __builtin_shufflevector, whose indices must be constants:
+ * EACH_LANE(F) is F(0), ..., F(VL-1). */
+#if VL == 16
+#define EACH_LANE(F)                                                                               \
+    F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), \
+        F(15)
+#elif VL == 8
+#define EACH_LANE(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7)
+#else
+#define EACH_LANE(F) F(0), F(1), F(2), F(3)
+#endif
+/* The interleave of a and b: lane i is lane i/2 of a (i even) or of b (i odd),
+ * counting from lane 0 (LO) or from lane VL/2 (HI). */
+#define ZIP_LO(i) ((i) / 2 + (i) % 2 * VL)
+#define ZIP_HI(i) (VL / 2 + (i) / 2 + (i) % 2 * VL)
+
+/* Transposes the VL x VL block x (x[r] = row r) in place: log2(VL) rounds of
+ * the perfect shuffle y[2i] = zip_lo(x[i], x[i + VL/2]), y[2i+1] = zip_hi(...);
+ * each round moves a bit of the column index into the row index, and after
+ * log2(VL) rounds element (r, q) is at (q, r). Only moves: exact. */
+static ALWAYS_INLINE void transpose_block(vec x[VL]) {
+    UNROLL
+    for (int round = 1; round < VL; round *= 2) {
+        vec y[VL];
+        UNROLL
+        for (int i = 0; i < VL / 2; i++) {
+            y[2 * i] = __builtin_shufflevector(x[i], x[i + VL / 2], EACH_LANE(ZIP_LO));
+            y[2 * i + 1] = __builtin_shufflevector(x[i], x[i + VL / 2], EACH_LANE(ZIP_HI));
+        }
+        UNROLL
+        for (int i = 0; i < VL; i++) x[i] = y[i];
+    }
+}
+
 #endif
