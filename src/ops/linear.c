@@ -9,6 +9,7 @@
 #include "ops/op.h"
 
 #include "backend/cpu/gemm.h"
+#include "backend/cpu/gemm_skip.h"
 #include "core/parallel.h"
 #include "ops/chunks.h"
 
@@ -46,14 +47,18 @@ static sn_status linear_infer(sn_op_io *io, size_t *work_size) {
  *             chunks of whole columns of dy (each column summed by one chunk,
  *             rows in order). dx and dW are independent, so their blocks share
  *             the threads: LeNet-5's Linear(120, 84) has one block each.
+ *             When dy has come back through a ReLU or dropout, enough of it
+ *             is exactly zero that dW skips those terms (gemm_skip.h: the
+ *             bits of the own kernel's product, which sn_sgemm would run).
  * Every element is computed by one chunk in an order fixed by the shapes, so
  * any thread count gives the same bits, those of sn_sgemm's. */
 typedef struct linear_job {
     const sn_op_io *io;
     int n, out;
-    sn_sgemm_job y;        /* forward */
-    sn_sgemm_job dx, dw;   /* backward; chunks = 0 when the gradient is not wanted */
-    int db_chunks, db_per; /* db: chunks of db_per columns */
+    sn_sgemm_job y;            /* forward */
+    sn_sgemm_job dx, dw;       /* backward; chunks = 0 when the gradient is not wanted */
+    sn_sgemm_skip_job dw_skip; /* dW with dy's zeros skipped, instead of dw */
+    int db_chunks, db_per;     /* db: chunks of db_per columns */
 } linear_job;
 
 /* y's block `chunk` of y = x W^T + b (the bias added by the GEMM, gemm.h). */
@@ -97,6 +102,11 @@ static void linear_backward_chunk(void *ctx, int chunk, int worker) {
         return;
     }
     chunk -= job->dw.chunks;
+    if (chunk < job->dw_skip.chunks) {
+        sn_sgemm_skip_run_block(&job->dw_skip, chunk);
+        return;
+    }
+    chunk -= job->dw_skip.chunks;
     const int first = chunk * job->db_per;
     linear_bias_grad_columns(job, first,
                              first + job->db_per < job->out ? first + job->db_per : job->out);
@@ -124,17 +134,20 @@ static void linear_backward(sn_op_io *io) {
         job.dx = sn_sgemm_plan(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, io->din[0], in);
     /* dW written (beta = 0) under din_set: the own kernel's sums start from
      * +0, so C = s has the bits of 0 + s (no -0 to turn into +0). */
-    if (io->din[1])
-        job.dw = sn_sgemm_plan(1, 0, out, in, n, 1.0f, dy, out, x, in,
-                               io->din_set & (1u << 1) ? 0.0f : 1.0f, io->din[1], in);
+    if (io->din[1]) {
+        const float beta = io->din_set & (1u << 1) ? 0.0f : 1.0f;
+        job.dw_skip = sn_sgemm_skip_plan(out, in, n, dy, out, x, in, beta, io->din[1], in);
+        if (!job.dw_skip.chunks)
+            job.dw = sn_sgemm_plan(1, 0, out, in, n, 1.0f, dy, out, x, in, beta, io->din[1], in);
+    }
     if (io->din[2]) {
         /* Chunks of whole columns, about SN_CHUNK_FLOATS of dy each (src/ops/chunks.h). */
         job.db_per = (int)sn_items_per_chunk(n);
         job.db_chunks = sn_chunk_count(out, job.db_per);
     }
     const double flops = 2.0 * n * out * in * ((io->din[0] != NULL) + (io->din[1] != NULL));
-    sn_parallel_for(job.dx.chunks + job.dw.chunks + job.db_chunks, linear_workers(io, flops),
-                    linear_backward_chunk, &job);
+    sn_parallel_for(job.dx.chunks + job.dw.chunks + job.dw_skip.chunks + job.db_chunks,
+                    linear_workers(io, flops), linear_backward_chunk, &job);
 }
 
 /* Backward reads x (for dW) and W (for dx), never y or b. */
