@@ -156,29 +156,36 @@ static void test_negative_control(void **state) {
     free_operands(&o);
 }
 
-/* The plan: no job below the zero fraction (a dense A), a job past it (half
- * zeros) in AVX-512 builds, never elsewhere; never for beta other than 0/1. */
+/* The plan's job (chunks) for a case at a zero fraction and beta. */
+static int plan_chunks(const skip_case *sc, double zeros, float beta, sn_rng *rng) {
+    operands o = make_operands(sc, zeros, rng);
+    const int chunks =
+        sn_sgemm_skip_plan(sc->m, sc->n, sc->k, o.a, o.lda, o.b, o.ldb, beta, o.got, o.ldc).chunks;
+    free_operands(&o);
+    return chunks;
+}
+
+/* The plan: in AVX-512 builds a job past the zero fraction for the shape
+ * (784 columns: 46%; 120 columns: 78%), none below it, none for rows of B
+ * more than 1024 floats apart or beta other than 0 and 1; never elsewhere. */
 static void test_plan_rule(void **state) {
     (void)state;
     sn_rng rng;
     sn_rng_seed(&rng, 24, 0);
-    const skip_case sc = {256, 784, 64};
-    operands dense = make_operands(&sc, 0.0, &rng), sparse = make_operands(&sc, 0.5, &rng);
-    sn_sgemm_skip_job j0 = sn_sgemm_skip_plan(sc.m, sc.n, sc.k, dense.a, dense.lda, dense.b,
-                                              dense.ldb, 0.0f, dense.got, dense.ldc);
-    sn_sgemm_skip_job j1 = sn_sgemm_skip_plan(sc.m, sc.n, sc.k, sparse.a, sparse.lda, sparse.b,
-                                              sparse.ldb, 1.0f, sparse.got, sparse.ldc);
-    sn_sgemm_skip_job j2 = sn_sgemm_skip_plan(sc.m, sc.n, sc.k, sparse.a, sparse.lda, sparse.b,
-                                              sparse.ldb, 0.5f, sparse.got, sparse.ldc);
-    assert_int_equal(j0.chunks, 0);
-    assert_int_equal(j2.chunks, 0);
+    const skip_case mlp = {256, 784, 64}, short_rows = {84, 120, 64}, far_rows = {128, 1040, 64};
+    const int avx512 =
 #if defined(__AVX512F__)
-    assert_int_equal(j1.chunks, 8);
+        1;
 #else
-    assert_int_equal(j1.chunks, 0);
+        0;
 #endif
-    free_operands(&dense);
-    free_operands(&sparse);
+    assert_int_equal(plan_chunks(&mlp, 0.5, 1.0f, &rng), avx512 ? 8 : 0);
+    assert_int_equal(plan_chunks(&mlp, 0.5, 0.0f, &rng), avx512 ? 8 : 0);
+    assert_int_equal(plan_chunks(&mlp, 0.4, 1.0f, &rng), 0);
+    assert_int_equal(plan_chunks(&mlp, 0.5, 0.5f, &rng), 0);
+    assert_int_equal(plan_chunks(&short_rows, 0.5, 1.0f, &rng), 0);
+    assert_int_equal(plan_chunks(&short_rows, 0.85, 1.0f, &rng), avx512 ? 3 : 0);
+    assert_int_equal(plan_chunks(&far_rows, 0.9, 1.0f, &rng), 0);
 }
 
 /* x (64, 784) -> Linear(784, 256) -> ReLU, backward from a random seed:

@@ -14,7 +14,7 @@
  *      s (first slice, beta 0) or C + s. The tile of B (k x SKIP_NV*VL
  *      floats: 32 KiB at k = 64) stays in L1 while the block's rows use it.
  * One FMA per load of B (the dense kernel has MR = 8 rows sharing each load),
- * so it wins only where enough of A is zero: SN_SGEMM_SKIP_MIN_ZEROS.
+ * so it wins only where enough of A is zero: SKIP_MIN_ZEROS.
  */
 #include "backend/cpu/gemm_skip.h"
 
@@ -39,17 +39,25 @@ enum {
     LIST_STRIDE = SN_SGEMM_KC + VL /* one row's list; a full-vector store may pass its end */
 };
 
-/* The fraction of A's entries that must be zero. The skipping kernel is
- * bound by its loads of B (one per FMA, ~1.3 per cycle on this machine's
- * L1), the dense one by its FMAs, so it pays only past a share of zeros:
- * one thread, 64-byte aligned operands, us per product dense / skip:
- *   256x784x64 (the MLP's first dW): zeros 0: 110 / 160, 0.3: 109 / 119,
+/* Where skipping pays. The skipping kernel is bound by its loads of B (one
+ * per FMA, ~1.3 per cycle from this machine's L1), the dense one by its
+ * FMAs, so it wins only past a share of zeros, and that share grows as C's
+ * rows get shorter (each row's list and stores cost the same for fewer
+ * FMAs). One thread, 64-byte aligned operands, us per product dense / skip
+ * (m x n x k, zero fraction):
+ *   256x784x64 (the MLP's first dW): 0: 110 / 160, 0.3: 109 / 119,
  *     0.4: 110 / 104, 0.5: 110 / 90, 0.6: 110 / 71;
- *   128x256x64: 0.3: 16.9 / 26.5, 0.5: 16.8 / 17.7;
- *   120x400x64: 0.3: 24.8 / 29.8, 0.5: 24.6 / 22.3.
+ *   120x400x64: 0.3: 24.8 / 29.8, 0.5: 24.6 / 22.3;
+ *   128x256x64: 0.5: 17.0 / 17.9, 0.55: 17.1 / 16.1, 0.6: 17.4 / 14.4;
+ *   84x120x64: 0.5: 5.9 / 8.3, 0.6: 5.9 / 6.9, 0.7: 5.9 / 5.7.
+ * Break-even near 0.35 + 45 / n; the rule asks 0.40 + 45 / n (784: 0.46,
+ * 256: 0.58). Rows of B far apart fall on the same L1 sets (9216 floats:
+ * every row on one set) and the skipping kernel, which reads a tile of
+ * 64 rows many times, loses: 128x9216x64 at 0.5: 743 / 1422, 0.7: 740 / 755.
  * The MLP's ReLU leaves 32% of the first layer's dy zero at the start of
  * training and 55% by step 4000 (49-51% for the second layer). */
-#define SN_SGEMM_SKIP_MIN_ZEROS 0.45
+#define SKIP_MIN_ZEROS(n) (0.40 + 45.0 / (double)(n))
+#define SKIP_MAX_LDB 1024
 
 /* The lists of the block being summed, one per thread (2 x 34 KiB). */
 static _Thread_local _Alignas(64) float list_val[SKIP_ROWS * LIST_STRIDE];
@@ -238,7 +246,7 @@ sn_sgemm_skip_job sn_sgemm_skip_plan(int m, int n, int k, const float *a, int ld
                                      int ldb, float beta, float *c, int ldc) {
     sn_sgemm_skip_job none = {.chunks = 0};
 #if defined(__AVX512F__)
-    if (m <= 0 || n <= 0 || k <= 0 || !(beta == 0.0f || beta == 1.0f) ||
+    if (m <= 0 || n <= 0 || k <= 0 || !(beta == 0.0f || beta == 1.0f) || ldb > SKIP_MAX_LDB ||
         !sn_sgemm_own_route(1, 0, m, n, k))
         return none;
     int64_t zeros = 0;
@@ -248,7 +256,7 @@ sn_sgemm_skip_job sn_sgemm_skip_plan(int m, int n, int k, const float *a, int ld
         for (int i = 0; i < m; i++) z += row[i] == 0.0f;
         zeros += z;
     }
-    if ((double)zeros < SN_SGEMM_SKIP_MIN_ZEROS * (double)m * (double)k) return none;
+    if ((double)zeros < SKIP_MIN_ZEROS(n) * (double)m * (double)k) return none;
     return sn_sgemm_skip_plan_always(m, n, k, a, lda, b, ldb, beta, c, ldc);
 #else
     (void)m, (void)n, (void)k, (void)a, (void)lda, (void)b, (void)ldb, (void)beta, (void)c,

@@ -30,8 +30,10 @@ typedef struct sn_sgemm_skip_job {
 
 /* The job when skipping pays and keeps sn_sgemm's bits: AVX-512 builds (where
  * it was measured), a product sn_sgemm gives to the own kernel
- * (sn_sgemm_own_route), beta 0 or 1, and at least SN_SGEMM_SKIP_MIN_ZEROS of
- * A's entries zero (counted here, one pass over A); else chunks = 0. */
+ * (sn_sgemm_own_route), beta 0 or 1, rows of B at most 1024 floats apart,
+ * and enough of A's entries zero (counted here, one pass over A): 46% for
+ * n = 784, more for shorter rows (gemm_skip.c says how much and why); else
+ * chunks = 0. */
 sn_sgemm_skip_job sn_sgemm_skip_plan(int m, int n, int k, const float *a, int lda, const float *b,
                                      int ldb, float beta, float *c, int ldc);
 
