@@ -117,6 +117,41 @@ static void test_rng_uniform_fill(void **state) {
     assert_true(sn_rng_u64(&a) == sn_rng_u64(&b));
 }
 
+/* sn_rng_uniform_at(key, i) is the i-th output of splitmix64 seeded with
+ * key (a reference written out here), top 24 bits; its first values are
+ * recorded (dropout masks depend on them); and 200,000 draws from one key are
+ * uniform: mean within 5 standard errors, each of 16 bins within 5 sigma. */
+static void test_rng_uniform_at(void **state) {
+    (void)state;
+    uint64_t x = 0x123456789ull;
+    for (uint64_t i = 0; i < 1000; i++) {
+        uint64_t z = (x += 0x9E3779B97F4A7C15ull);
+        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+        z ^= z >> 31;
+        const float want = (float)(z >> 40) * 0x1.0p-24f;
+        const float got = sn_rng_uniform_at(0x123456789ull, i);
+        if (memcmp(&want, &got, sizeof got) != 0)
+            fail_msg("index %llu: %.9g, splitmix64 %.9g", (unsigned long long)i, (double)got,
+                     (double)want);
+    }
+    /* splitmix64(0) starts 0xe220a8397b1dcdaf: its top 24 bits over 2^24 */
+    assert_true(sn_rng_uniform_at(0, 0) == 0x1.c4415p-1f);
+    assert_true(sn_rng_uniform_at(42, 7) == 0x1.99ec6ap-1f);
+    const int n = 200000;
+    int bins[16] = {0};
+    double sum = 0;
+    for (int i = 0; i < n; i++) {
+        const float u = sn_rng_uniform_at(99, (uint64_t)i);
+        assert_true(u >= 0.0f && u < 1.0f);
+        sum += u;
+        bins[(int)(u * 16)]++;
+    }
+    assert_true(fabs(sum / n - 0.5) < 5 * sqrt(1.0 / 12 / n));
+    const double expect = n / 16.0, sigma = sqrt(expect * (15.0 / 16.0));
+    for (int b = 0; b < 16; b++) assert_true(fabs(bins[b] - expect) < 5 * sigma);
+}
+
 static void test_rng_distributions(void **state) {
     (void)state;
     sn_rng r;
@@ -150,6 +185,7 @@ int main(void) {
         cmocka_unit_test(test_shapes),
         cmocka_unit_test(test_tensor),
         cmocka_unit_test(test_rng_streams_and_state),
+        cmocka_unit_test(test_rng_uniform_at),
         cmocka_unit_test(test_rng_distributions),
         cmocka_unit_test(test_rng_uniform_fill),
     };

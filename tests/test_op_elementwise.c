@@ -496,6 +496,34 @@ static void test_dropout_determinism(void **state) {
     sn_graph_destroy(c.g);
 }
 
+/* The mask is fixed by the graph's dropout stream: element i is kept where
+ * sn_rng_uniform_at(key, i) >= p, key the stream's next u64 (one per forward
+ * call), whatever the thread count. 100,003 elements: several pool chunks. */
+static void test_dropout_draws_from_stream_key(void **state) {
+    (void)state;
+    enum { N = 100003 };
+    const float p = 0.4f, scale = 1.0f / (1.0f - p);
+    for (int threads = 1; threads <= 2; threads++) {
+        SN_ASSERT_OK(sn_set_threads(threads));
+        dropout_net d = dropout_make(5, N, p);
+        for (int call = 0; call < 2; call++) {
+            sn_rng stream = *sn_graph_rng(d.g);
+            const uint64_t key = sn_rng_u64(&stream);
+            SN_ASSERT_OK(sn_graph_forward(d.g));
+            assert_memory_equal(&stream, sn_graph_rng(d.g), sizeof stream);
+            const float *y = sn_graph_value(d.g, d.y);
+            for (int64_t i = 0; i < N; i++) {
+                const float want = sn_rng_uniform_at(key, (uint64_t)i) >= p ? scale : 0.0f;
+                if (y[i] != want)
+                    fail_msg("%d threads, call %d: y[%lld] = %g, want %g", threads, call,
+                             (long long)i, (double)y[i], (double)want);
+            }
+        }
+        sn_graph_destroy(d.g);
+    }
+    SN_ASSERT_OK(sn_set_threads(0));
+}
+
 static void test_dropout_bad_p(void **state) {
     (void)state;
     const float bad[] = {-0.1f, 1.5f, NAN};
@@ -532,6 +560,7 @@ int main(void) {
         cmocka_unit_test(test_dropout_p0_p1),
         cmocka_unit_test(test_dropout_statistics_and_mask),
         cmocka_unit_test(test_dropout_determinism),
+        cmocka_unit_test(test_dropout_draws_from_stream_key),
         cmocka_unit_test(test_dropout_bad_p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

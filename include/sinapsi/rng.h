@@ -43,8 +43,23 @@ double sn_rng_uniform_double(sn_rng *rng);
 
 /* out[0..n) = the next n values of sn_rng_uniform, in order: exactly the
  * numbers n calls would return, a few times faster (the state stays in
- * registers). For dropout masks and other bulk draws. */
+ * registers). For bulk draws from one sequence. */
 void sn_rng_uniform_fill(sn_rng *rng, float *out, size_t n);
+
+/* A counter-based uniform float in [0, 1) (24 bits): the i-th output
+ * (counting from 0) of splitmix64 seeded with key, i.e. splitmix64's mixing
+ * function applied to key + (i + 1) * 0x9E3779B97F4A7C15, then its top 24
+ * bits scaled as sn_rng_uniform's. Any index is computed alone, so a bulk
+ * draw can be cut into spans that threads (or vector lanes) draw in any
+ * order: dropout takes one key per forward call from its stream
+ * (sn_rng_u64) and element i's number is sn_rng_uniform_at(key, i). */
+static inline float sn_rng_uniform_at(uint64_t key, uint64_t i) {
+    uint64_t z = key + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * 0x1.0p-24f;
+}
 
 /* Uniform integer in [0, n), without modulo bias; n must be >= 1. */
 uint64_t sn_rng_below(sn_rng *rng, uint64_t n);
