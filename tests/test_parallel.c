@@ -389,26 +389,27 @@ static void test_policy_probe_after_backoff(void **state) {
     assert_int_equal(probe.calls, 0);
 }
 
-/* On several threads with short jobs the probe runs every 20 ms once 16 jobs
- * are counted; two busy verdicts 1 ms apart send the jobs to the caller,
- * one followed by a free one does not; long jobs are never probed. */
+/* On several threads with short jobs the first probe comes as soon as 16
+ * jobs are counted (not 20 ms after the first job), then every 20 ms; two
+ * busy verdicts 1 ms apart send the jobs to the caller, one followed by a
+ * free one does not; long jobs are never probed. */
 static void test_policy_periodic_probe(void **state) {
     (void)state;
     sn_pool_policy p;
     sn_pool_policy_reset(&p);
     probe_stub probe = {.busy = 1};
-    assert_false(sn_pool_policy_alone(&p, 0, stub_cores_taken, &probe)); /* next at 20 ms */
+    assert_false(sn_pool_policy_alone(&p, 0, stub_cores_taken, &probe)); /* nothing counted */
     policy_jobs(&p, 0, 10, 40 * US);
-    assert_false(sn_pool_policy_alone(&p, 21 * MS, stub_cores_taken, &probe)); /* 10 jobs */
+    assert_false(sn_pool_policy_alone(&p, 1 * MS, stub_cores_taken, &probe)); /* 10 jobs */
     assert_int_equal(probe.calls, 0);
-    policy_jobs(&p, 21 * MS, 100, 40 * US);
-    assert_false(sn_pool_policy_alone(&p, 30 * MS, stub_cores_taken, &probe)); /* not yet due */
-    assert_false(sn_pool_policy_alone(&p, 42 * MS, stub_cores_taken, &probe)); /* busy once */
+    policy_jobs(&p, 1 * MS, 10, 40 * US);
+    assert_false(sn_pool_policy_alone(&p, 2 * MS, stub_cores_taken, &probe)); /* busy once */
     assert_int_equal(probe.calls, 1);
-    assert_false(sn_pool_policy_alone(&p, 42 * MS + 500 * US, stub_cores_taken, &probe));
-    assert_true(sn_pool_policy_alone(&p, 43 * MS + 1, stub_cores_taken, &probe)); /* twice */
+    assert_false(sn_pool_policy_alone(&p, 2 * MS + 500 * US, stub_cores_taken, &probe));
+    policy_jobs(&p, 2 * MS + 500 * US, 10, 40 * US); /* the probe halved the count to 10 */
+    assert_true(sn_pool_policy_alone(&p, 3 * MS + 1, stub_cores_taken, &probe)); /* twice */
     assert_int_equal(probe.calls, 2);
-    assert_true(sn_pool_policy_alone(&p, 47 * MS, stub_cores_taken, &probe)); /* 5 ms alone */
+    assert_true(sn_pool_policy_alone(&p, 7 * MS, stub_cores_taken, &probe)); /* 5 ms alone */
 
     sn_pool_policy_reset(&p);
     probe = (probe_stub){.busy = 1};
