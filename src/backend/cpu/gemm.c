@@ -305,10 +305,9 @@ static void gemm_tile(const gemm_problem *pb, int i0, int mc, int j0, int nc) {
     /* K in the fewest slices of at most KC, of sizes differing by at most one
      * (784 = 196 x 4, not 256 x 3 + 16: no short slice whose pass over C
      * costs as much as a long one's). */
-    const int slices = (pb->k + GEMM_KC - 1) / GEMM_KC, base = pb->k / slices,
-              extra = pb->k % slices;
+    const int slices = sn_sgemm_k_slices(pb->k);
     for (int t = 0, p0 = 0; t < slices; t++) {
-        const int kc = base + (t < extra);
+        const int kc = sn_sgemm_k_slice_depth(pb->k, slices, t);
         if (!in_place)
             pack_panels(bt, j0, nc, p0, kc, GEMM_NR, packed_b);
         else if (pack_last)

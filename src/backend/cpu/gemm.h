@@ -13,10 +13,20 @@
 #ifndef SN_BACKEND_CPU_GEMM_H
 #define SN_BACKEND_CPU_GEMM_H
 
-/* The own kernel's K slice: a product of depth k is summed in ceil(k / KC)
+/* The own kernel's K slices: a product of depth k is summed in ceil(k / KC)
  * slices of sizes differing by at most one, the longer first (gemm.c's
- * determinism note); gemm_skip.c keeps that order. */
+ * determinism note; 784 = 196 x 4, not 256 x 3 + 16). gemm_skip.c cuts K
+ * with the same two functions, so that its sums have the same order. */
 #define SN_SGEMM_KC 256
+
+static inline int sn_sgemm_k_slices(int k) {
+    return (k + SN_SGEMM_KC - 1) / SN_SGEMM_KC;
+}
+
+/* The depth of slice t (< slices) of k. */
+static inline int sn_sgemm_k_slice_depth(int k, int slices, int t) {
+    return k / slices + (t < k % slices);
+}
 
 void sn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
               const float *b, int ldb, float beta, float *c, int ldc);

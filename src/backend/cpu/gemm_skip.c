@@ -183,7 +183,8 @@ static void tile_part(const skip_tile *t) {
 }
 
 void sn_sgemm_skip_run_block(const sn_sgemm_skip_job *job, int chunk) {
-    const int i_first = chunk * job->block, i_end = min_int(job->m, i_first + job->block);
+    /* One block of at most SKIP_ROWS rows (the plan's cut): one set of lists. */
+    const int i0 = chunk * job->block, rows = min_int(job->block, job->m - i0);
     const ptrdiff_t lda = job->lda, ldb = job->ldb, ldc = job->ldc;
     /* Columns: the full vectors in the fewest tiles of at most SKIP_NV, sizes
      * differing by at most one (49 vectors: 7 x 7, not 6 x 8 + 1, whose lone
@@ -191,42 +192,37 @@ void sn_sgemm_skip_run_block(const sn_sgemm_skip_job *job, int chunk) {
     const int full = job->n / VL, part = job->n % VL;
     const int tiles = (full + SKIP_NV - 1) / SKIP_NV;
     const int base = tiles ? full / tiles : 0, extra = tiles ? full % tiles : 0;
-    /* K as the own kernel cuts it (gemm.c, gemm_tile). */
-    const int slices = (job->k + SN_SGEMM_KC - 1) / SN_SGEMM_KC, k_base = job->k / slices,
-              k_extra = job->k % slices;
+    const int slices = sn_sgemm_k_slices(job->k); /* K as the own kernel cuts it */
     int count[SKIP_ROWS];
-    for (int i0 = i_first; i0 < i_end; i0 += SKIP_ROWS) {
-        const int rows = min_int(SKIP_ROWS, i_end - i0);
-        for (int s = 0, p0 = 0; s < slices; s++) {
-            const int kc = k_base + (s < k_extra);
-            build_lists(job->a + p0 * lda + i0, lda, rows, kc, count);
-            skip_tile t = {.b = job->b + p0 * ldb,
-                           .ldb = ldb,
-                           .ldc = ldc,
-                           .count = count,
-                           .rows = rows,
-                           .add = p0 > 0 || job->beta != 0.0f};
-            for (int tile = 0, j = 0; tile < tiles; tile++) {
-                const int nv = base + (tile < extra);
-                t.b = job->b + p0 * ldb + j;
-                t.c = job->c + (ptrdiff_t)i0 * ldc + j;
-                tile_dispatch(&t, nv);
-                j += nv * VL;
-            }
-            if (part) {
-                t.part = part;
-                t.b = job->b + p0 * ldb + full * VL;
-                t.c = job->c + (ptrdiff_t)i0 * ldc + full * VL;
-                tile_part(&t);
-            }
-            p0 += kc;
+    for (int s = 0, p0 = 0; s < slices; s++) {
+        const int kc = sn_sgemm_k_slice_depth(job->k, slices, s);
+        build_lists(job->a + p0 * lda + i0, lda, rows, kc, count);
+        skip_tile t = {.ldb = ldb,
+                       .ldc = ldc,
+                       .count = count,
+                       .rows = rows,
+                       .add = p0 > 0 || job->beta != 0.0f};
+        for (int tile = 0, j = 0; tile < tiles; tile++) {
+            const int nv = base + (tile < extra);
+            t.b = job->b + p0 * ldb + j;
+            t.c = job->c + (ptrdiff_t)i0 * ldc + j;
+            tile_dispatch(&t, nv);
+            j += nv * VL;
         }
+        if (part) {
+            t.part = part;
+            t.b = job->b + p0 * ldb + full * VL;
+            t.c = job->c + (ptrdiff_t)i0 * ldc + full * VL;
+            tile_part(&t);
+        }
+        p0 += kc;
     }
 }
 
 sn_sgemm_skip_job sn_sgemm_skip_plan_always(int m, int n, int k, const float *a, int lda,
                                             const float *b, int ldb, float beta, float *c,
                                             int ldc) {
+    /* Blocks of SKIP_ROWS rows: run_block builds one set of lists per block. */
     sn_sgemm_skip_job job = {.m = m,
                              .n = n,
                              .k = k,
