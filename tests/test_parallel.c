@@ -5,8 +5,8 @@
  * after the workers fell asleep still run; two caller threads take turns;
  * sn_set_threads checks its argument and reads the environment's default;
  * sn_sgemm's cut of a large product gives the same bits for every thread
- * count; and a worker held up inside a chunk sends the next jobs to the
- * caller alone.
+ * count; each thread takes its own home range of chunks first; and a
+ * worker held up inside a chunk sends the next jobs to the caller alone.
  */
 #include "support/test_support.h"
 
@@ -289,6 +289,56 @@ static int probe_off(void) {
     return -1;
 }
 
+/* Home ranges: with 2 threads, 8 chunks are chunks 0-3 for the caller and
+ * 4-7 for the worker, each thread taking its own range first, in order. The
+ * caller's first chunk holds it until the worker has run one (or 0.2 s
+ * pass), so that the worker's first chunk must be its range's first, 4; one
+ * counter for all would hand it chunk 1. */
+typedef struct home_ctx {
+    atomic_int caller_first, worker_first; /* the first chunk each ran; -1: none */
+} home_ctx;
+
+static long long test_now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void home_chunk(void *arg, int chunk, int worker) {
+    home_ctx *h = arg;
+    int none = -1;
+    if (worker != 0) {
+        atomic_compare_exchange_strong(&h->worker_first, &none, chunk);
+        return;
+    }
+    if (!atomic_compare_exchange_strong(&h->caller_first, &none, chunk)) return;
+    const long long give_up = test_now_ns() + 200000000LL;
+    while (atomic_load(&h->worker_first) < 0 && test_now_ns() < give_up)
+        nanosleep(&(struct timespec){0, 20000L}, NULL);
+}
+
+static void test_home_ranges(void **state) {
+    (void)state;
+    sn_parallel_probe_source(probe_off); /* another test process must not keep us alone */
+    SN_ASSERT_OK(sn_set_threads(2));
+    int both = 0;
+    for (int attempt = 0; attempt < 20 && both < 5; attempt++) {
+        home_ctx h = {-1, -1};
+        sn_parallel_for(8, 2, home_chunk, &h);
+        assert_int_equal(atomic_load(&h.caller_first), 0);
+        const int w = atomic_load(&h.worker_first);
+        if (w < 0) { /* the worker came too late (a loaded machine): nothing to check */
+            nanosleep(&(struct timespec){0, 10000000L}, NULL);
+            continue;
+        }
+        if (w != 4) fail_msg("the worker's first chunk was %d, not its range's first, 4", w);
+        both++;
+    }
+    assert_true(both > 0);
+    SN_ASSERT_OK(sn_set_threads(0));
+    sn_parallel_probe_source(NULL);
+}
+
 static void test_straggler_backoff(void **state) {
     (void)state;
     sn_parallel_probe_source(probe_off); /* another test process must not keep us alone */
@@ -516,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_two_callers),
         cmocka_unit_test(test_set_threads_arguments),
         cmocka_unit_test(test_sgemm_cut_is_thread_independent),
+        cmocka_unit_test(test_home_ranges),
         cmocka_unit_test(test_straggler_backoff),
         cmocka_unit_test(test_policy_backoff),
         cmocka_unit_test(test_policy_probe_after_backoff),

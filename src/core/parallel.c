@@ -21,9 +21,21 @@
  * straggler back-off and the busy-core probe of pool_policy.c,
  * docs/performance.md).
  *
- * Chunks are claimed in plain order from one counter. Giving each thread a
- * fixed home range first (for cache affinity) was tried and measured no
- * faster (a 3 MB memory-bound update: 94 us either way on 2 threads).
+ * Home ranges. A job's chunks are cut among its T threads in contiguous
+ * ranges (thread t: chunks [t n / T, (t + 1) n / T)), each claimed in order
+ * from its own counter; a thread done with its range claims from the next
+ * ones in turn, so the range of a worker that is late or descheduled is
+ * still taken by whoever is free. Which thread runs a chunk changes no
+ * result. The ranges keep each thread on the same part of the batch from op
+ * to op (most ops cut the batch, or its elements, in order), so a thread
+ * mostly reads what it wrote itself. With one counter for all, chunks went
+ * to whichever thread asked first, and every op read about half of its
+ * input from the other core's cache. That had measured no slower on a
+ * memory-bound update (94 us either way, 3 MB, 2 threads), but this VM
+ * sometimes runs its two vCPUs where such transfers are slow (the slow mode
+ * of docs/performance.md): LeNet-5 training, 2 threads, 400 steps, 25 runs
+ * alternated with the one-counter build, 72-75k -> 85-91k img/s in that
+ * mode (12 pairs), 119-124k -> 120-127k outside it (12 pairs).
  */
 #include "core/parallel.h"
 
@@ -60,7 +72,14 @@ typedef struct pool {
     sn_chunk_fn fn;
     void *ctx;
     int n_chunks, max_workers;
-    atomic_int next_chunk;
+    /* The home ranges: thread h of `homes` (min(max_workers, workers + 1))
+     * owns chunks [h * n / homes, (h + 1) * n / homes); next is its next
+     * unclaimed chunk (may run past end), each on its own cache line. */
+    int homes;
+    struct {
+        _Alignas(64) atomic_int next;
+        int end;
+    } home[SN_MAX_THREADS];
 
     pthread_mutex_t mutex;
     pthread_cond_t wake;
@@ -121,14 +140,18 @@ void sn_parallel_init(void) {
 
 /* ---- the workers ---- */
 
-/* Claims and runs chunks of the published job until none are left. */
+/* Claims and runs chunks of the published job until none are left: its own
+ * home range first, then the others', from the next thread's on. */
 static void run_chunks(pool *p, int worker) {
     in_job = 1;
     my_worker = worker;
-    for (;;) {
-        int c = atomic_fetch_add_explicit(&p->next_chunk, 1, memory_order_relaxed);
-        if (c >= p->n_chunks) break;
-        p->fn(p->ctx, c, worker);
+    for (int i = 0; i < p->homes; i++) {
+        const int h = (worker + i) % p->homes;
+        for (;;) {
+            int c = atomic_fetch_add_explicit(&p->home[h].next, 1, memory_order_relaxed);
+            if (c >= p->home[h].end) break;
+            p->fn(p->ctx, c, worker);
+        }
     }
     in_job = 0;
 }
@@ -300,7 +323,12 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     p->ctx = ctx;
     p->n_chunks = n_chunks;
     p->max_workers = max_workers;
-    atomic_store_explicit(&p->next_chunk, 0, memory_order_relaxed);
+    p->homes = max_workers < p->n_workers + 1 ? max_workers : p->n_workers + 1;
+    for (int h = 0; h < p->homes; h++) {
+        atomic_store_explicit(&p->home[h].next, (int)((long long)h * n_chunks / p->homes),
+                              memory_order_relaxed);
+        p->home[h].end = (int)((long long)(h + 1) * n_chunks / p->homes);
+    }
     /* Publish: new generation, open, nobody inside (seq_cst orders the job
      * fields before it, and the sleepers read after it). */
     const uint64_t gen = (atomic_load(&p->ticket) >> 32) + 1;
