@@ -3,9 +3,11 @@
  *
  * sinapsi runs its kernels on its own small pool of threads: the caller's
  * thread plus (threads - 1) workers, created on first use. An op splits its
- * minibatch into a fixed number of chunks that depends only on the shapes, and
- * the threads take chunks as they come free; every chunk writes its own part
- * of the result, and partial sums (weight gradients) are added in chunk order.
+ * minibatch into a fixed number of chunks that depends only on the shapes;
+ * each thread takes its own contiguous share of them first (so it keeps to
+ * the same part of the batch from op to op), then what the others have not
+ * taken yet. Every chunk writes its own part of the result, and partial sums
+ * (weight gradients) are added in chunk order.
  * So the same seed gives the same bits for ANY thread count, and a thread that
  * the OS pauses (a busy machine) delays only the chunk it holds.
  *

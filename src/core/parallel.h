@@ -7,7 +7,9 @@
  * and returns when all have returned. The caller's thread is worker 0 and
  * takes chunks too; at most min(max_workers, sn_get_threads()) threads take
  * part, and `worker` < that bound names the thread, so fn may use per-worker
- * scratch (sized at compile time for sn_op_io.workers workers).
+ * scratch (sized at compile time for sn_op_io.workers workers). Each thread
+ * starts on its own contiguous range of the chunks (parallel.c: home
+ * ranges), then takes what is left of the others'.
  *
  * Rules for fn, so that results are bit-identical for any thread count and
  * any schedule (which worker gets which chunk changes from run to run):
