@@ -414,6 +414,58 @@ static void test_grad_mode_set(void **state) {
     sn_graph_destroy(g);
 }
 
+/* The first backward into an op node's gradient writes it whole (din_set,
+ * src/ops/op.h: MaxPool2d, Conv2d's dx, Linear's dx) instead of the graph
+ * clearing it first: over op gradients filled with NaN before each pass,
+ * every gradient has the bits of the first pass, whose buffers were fresh
+ * zeros. A NaN left anywhere reaches the parameter gradients. */
+static void test_op_grads_written_whole(void **state) {
+    (void)state;
+    sn_graph *g = sn_graph_create(0);
+    const int x = sn_input(g, "x", 4, (int64_t[]){2, 2, 8, 8});
+    const int k1 = sn_param(g, "k1", 4, (int64_t[]){3, 2, 3, 3});
+    const int k2 = sn_param(g, "k2", 4, (int64_t[]){4, 3, 3, 3});
+    const int w1 = sn_param(g, "w1", 2, (int64_t[]){5, 4});
+    const int w2 = sn_param(g, "w2", 2, (int64_t[]){2, 5});
+    int ops[8], n_ops = 0;
+    int h = ops[n_ops++] = sn_conv2d(g, x, k1, SN_NONE, 1, 1, 1, 1); /* (2, 3, 8, 8) */
+    h = ops[n_ops++] = sn_relu(g, h);
+    h = ops[n_ops++] = sn_maxpool2d(g, h, 2, 2, 2, 2, 0, 0);     /* (2, 3, 4, 4) */
+    h = ops[n_ops++] = sn_conv2d(g, h, k2, SN_NONE, 2, 2, 0, 0); /* (2, 4, 1, 1) */
+    h = ops[n_ops++] = sn_flatten(g, h);                         /* (2, 4) */
+    h = ops[n_ops++] = sn_relu(g, sn_linear(g, h, w1, SN_NONE));
+    h = ops[n_ops++] = sn_linear(g, h, w2, SN_NONE);
+    const int t = sn_input(g, "t", 2, (int64_t[]){2, 2});
+    const int loss = sn_mse(g, h, t, SN_REDUCTION_MEAN);
+    SN_ASSERT_OK(sn_graph_compile(g));
+    SN_ASSERT_OK(sn_graph_set_grad_mode(g, SN_GRAD_SET));
+    const int params[4] = {k1, k2, w1, w2};
+    for (int i = 0; i < 4; i++) fill(g, params[i], 20 + (uint64_t)i);
+    fill(g, x, 3);
+    fill(g, t, 4);
+    size_t count;
+    const float *grads = sn_graph_grads(g, &count);
+    SN_ASSERT_OK(sn_graph_forward(g));
+    SN_ASSERT_OK(sn_graph_backward(g, loss));
+    float *want = malloc(count * sizeof *want);
+    assert_non_null(want);
+    memcpy(want, grads, count * sizeof *want);
+    for (size_t i = 0; i < count; i++) assert_false(isnan(want[i]));
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < n_ops; i++) {
+            float *d = sn_graph_grad(g, ops[i]);
+            assert_non_null(d);
+            const int64_t n = sn_shape_numel(sn_graph_shape(g, ops[i]));
+            for (int64_t j = 0; j < n; j++) d[j] = NAN;
+        }
+        SN_ASSERT_OK(sn_graph_forward(g));
+        SN_ASSERT_OK(sn_graph_backward(g, loss));
+        assert_memory_equal(grads, want, count * sizeof *want);
+    }
+    free(want);
+    sn_graph_destroy(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_error_names_node_before_compute),
@@ -425,6 +477,7 @@ int main(void) {
         cmocka_unit_test(test_smaller_batch_matches_a_graph_built_for_it),
         cmocka_unit_test(test_profiling_counts_calls),
         cmocka_unit_test(test_grad_mode_set),
+        cmocka_unit_test(test_op_grads_written_whole),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -506,22 +506,27 @@ sn_status sn_graph_set_grad_mode(sn_graph *g, sn_grad_mode mode) {
     return SN_OK;
 }
 
+/* 1 when input slot i of node n holds a node that is in another slot too:
+ * both slots add into its gradient, so neither may write it whole. */
+static int input_twice(const sn_node *n, int i) {
+    for (int j = 0; j < n->io.n_in; j++)
+        if (j != i && n->io.has_in[j] && n->in[j] == n->in[i]) return 1;
+    return 0;
+}
+
 /* Under SN_GRAD_SET, before node n's backward: for each parameter input
  * whose gradient this backward has not written yet, either lets the op write
  * it (SN_OP_BWD_CAN_SET) or clears it; marks it written (grad_ready, unused
  * for parameters otherwise). A parameter in two input slots of one node is
  * cleared and added into by both. */
 static void prepare_param_grads(sn_graph *g, sn_node *n) {
-    n->io.din_set = 0;
     if (g->grad_mode != SN_GRAD_SET) return;
     for (int i = 0; i < n->io.n_in; i++) {
         const int p = n->in[i];
         if (!n->io.has_in[i] || !n->io.din[i] || g->nodes[p].kind != SN_NODE_PARAM ||
             g->grad_ready[p])
             continue;
-        int twice = 0;
-        for (int j = i + 1; j < n->io.n_in; j++) twice |= n->io.has_in[j] && n->in[j] == p;
-        if ((n->op->flags & SN_OP_BWD_CAN_SET) && !twice)
+        if ((n->op->flags & SN_OP_BWD_CAN_SET) && !input_twice(n, i))
             n->io.din_set |= 1u << i;
         else
             zero_floats(g, n->io.din[i], (size_t)sn_shape_numel(&g->nodes[p].shape));
@@ -580,12 +585,22 @@ sn_status sn_graph_backward_from(sn_graph *g, int node, const float *seed) {
         sn_node *n = &g->nodes[id];
         if (!g->on_path[id] || n->kind != SN_NODE_OP || !n->requires_grad) continue;
         clear_op_grad(g, id); /* no backward added into it: its gradient is zero */
+        n->io.din_set = 0;
         for (int i = 0; i < n->io.n_in; i++) {
             if (!n->io.has_in[i] || !n->io.din[i]) continue;
-            if (n->io.din[i] == n->io.dout)
-                g->grad_ready[n->in[i]] = 1; /* in place: backward writes it whole */
-            else
-                clear_op_grad(g, n->in[i]);
+            const int in = n->in[i];
+            if (n->io.din[i] == n->io.dout) {
+                g->grad_ready[in] = 1; /* in place: backward writes it whole */
+            } else if (g->nodes[in].kind == SN_NODE_OP && !g->grad_ready[in] &&
+                       (n->op->flags & SN_OP_BWD_CAN_SET) && !input_twice(n, i)) {
+                /* The first backward into an op gradient writes it whole, each
+                 * chunk its own part while it is in cache, instead of a pass
+                 * that clears it first (LeNet-5: 2.1 MB a step, ~14 us). */
+                n->io.din_set |= 1u << i;
+                g->grad_ready[in] = 1;
+            } else {
+                clear_op_grad(g, in);
+            }
         }
         prepare_param_grads(g, n);
         n->io.work = n->work_backward;

@@ -254,6 +254,7 @@ typedef struct conv_run {
     double *db_partial; /* max_chunks x (C_out) */
     float *shared;      /* layout.shared floats: sn_conv_direct_prepare's, for forward */
     int workers;
+    int set_dx; /* io->din_set's bit 0: dx written, not added into (op.h) */
 } conv_run;
 
 static conv_run conv_run_of(sn_op_io *io) {
@@ -270,6 +271,7 @@ static conv_run conv_run_of(sn_op_io *io) {
     r.shared = (float *)r.db_partial + (size_t)r.d.layout.max_chunks * (size_t)r.d.layout.db_slot;
     r.y = r.dx = r.dw = r.db = NULL;
     r.dy = NULL;
+    r.set_dx = 0;
     return r;
 }
 
@@ -340,6 +342,9 @@ static void backward_chunk(void *ctx, int chunk, int worker) {
     const int first = chunk * d->images_per_chunk;
     const int last =
         first + d->images_per_chunk < d->n_batch ? first + d->images_per_chunk : d->n_batch;
+    if (r->dx && r->set_dx) /* din_set: this chunk's images of dx, cleared where they are added */
+        memset(r->dx + (size_t)first * in_image, 0,
+               (size_t)(last - first) * in_image * sizeof *r->dx);
     if (dw_part && (d->direct & SN_CONV_DIRECT_WEIGHT_GRAD))
         /* dW_c += the chunk's images at once (conv_direct.h) */
         sn_conv_direct_weight_grad(&d->geom, c_out, last - first, image_x(r, first),
@@ -376,6 +381,7 @@ static void conv2d_backward(sn_op_io *io) {
     conv_run r = conv_run_of(io);
     r.dy = io->dout;
     r.dx = io->din[0];
+    r.set_dx = (io->din_set & 1u) != 0;
     r.dw = io->din[1];
     r.db = io->has_in[2] ? io->din[2] : NULL;
     if (!r.dx && !r.dw && !r.db) return;

@@ -130,8 +130,9 @@ static void linear_backward(sn_op_io *io) {
     const int out = (int)io->in_shape[1].dim[0];
     const float *x = io->in[0], *w = io->in[1], *dy = io->dout;
     linear_job job = {.io = io, .n = n, .out = out};
-    if (io->din[0])
-        job.dx = sn_sgemm_plan(0, 0, n, in, out, 1.0f, dy, out, w, in, 1.0f, io->din[0], in);
+    if (io->din[0]) /* written (beta = 0) under din_set, as dW below */
+        job.dx = sn_sgemm_plan(0, 0, n, in, out, 1.0f, dy, out, w, in,
+                               io->din_set & 1u ? 0.0f : 1.0f, io->din[0], in);
     /* dW written (beta = 0) under din_set: the own kernel's sums start from
      * +0, so C = s has the bits of 0 + s (no -0 to turn into +0). */
     if (io->din[1]) {

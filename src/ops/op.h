@@ -58,8 +58,9 @@ typedef struct sn_op_io {
     unsigned din_set;       /* bit i: din[i] holds nothing yet, and backward WRITES it
                                (0 + contribution, the bits of clear-then-add) instead of
                                adding into it. Set by the graph, only for ops flagged
-                               SN_OP_BWD_CAN_SET, only for parameter gradients under
-                               SN_GRAD_SET (sinapsi/graph.h) */
+                               SN_OP_BWD_CAN_SET: for the gradient of an op node that
+                               no backward has written in this pass, and for parameter
+                               gradients under SN_GRAD_SET (sinapsi/graph.h) */
     int workers;            /* threads the work buffer is sized for (>= 1), set by the
                                graph before infer: per-worker scratch is work split in
                                `workers` slots, and sn_parallel_for(..., workers, ...)
@@ -85,9 +86,10 @@ typedef struct sn_op_io {
  * as scratch only (conv2d rebuilds its patches in backward), so the plan may
  * give forward and backward different space, each alive for its call alone. */
 #define SN_OP_WORK_PER_CALL (1u << 10)
-/* Backward honours io->din_set: for each input i whose bit is set it writes
- * din[i] whole rather than adding into it. For ops without the flag the graph
- * clears such a gradient first, as always. */
+/* Backward honours io->din_set, for EVERY input: for each input i whose bit
+ * is set it writes din[i] whole rather than adding into it (or clears its own
+ * part first, in the chunk that adds into it). For ops without the flag the
+ * graph clears such a gradient first, as always. */
 #define SN_OP_BWD_CAN_SET (1u << 11)
 
 typedef struct sn_op {

@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "ops/chunks.h"
 
@@ -403,7 +404,11 @@ static void maxpool2d_backward_span(void *ctx, int64_t first, int64_t end) {
     float *dx = job->io->din[0];           /* (N, C, H, W) */
     const float *dy = job->io->dout;       /* (N, C, OH, OW) */
     const int32_t *argmax = job->io->work; /* (N, C, OH, OW), from forward */
-    /* Windows of one plane may share an arg-max: a plane is one chunk's. */
+    /* Windows of one plane may share an arg-max: a plane is one chunk's.
+     * Under din_set its dx is cleared here, in cache, then added into. */
+    if (job->io->din_set & 1u)
+        memset(dx + (size_t)first * g->in_plane, 0,
+               (size_t)(end - first) * g->in_plane * sizeof *dx);
     for (int64_t plane = first; plane < end; plane++) {
         float *dx_plane = dx + (size_t)plane * g->in_plane;
         const float *dy_plane = dy + (size_t)plane * g->out_plane;
@@ -459,6 +464,6 @@ static void avgpool2d_backward(sn_op_io *io) {
 
 /* Backward needs the geometry and, for max, the arg-max in work: no values. */
 const sn_op sn_op_maxpool2d = {"maxpool2d", maxpool2d_infer, maxpool2d_forward, maxpool2d_backward,
-                               SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0)};
+                               SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0) | SN_OP_BWD_CAN_SET};
 const sn_op sn_op_avgpool2d = {"avgpool2d", avgpool2d_infer, avgpool2d_forward, avgpool2d_backward,
                                SN_OP_BWD_NO_OUT | SN_OP_BWD_NO_IN(0)};
