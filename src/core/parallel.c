@@ -30,8 +30,9 @@
  * to op (most ops cut the batch, or its elements, in order), so a thread
  * mostly reads what it wrote itself. With one counter for all, chunks went
  * to whichever thread asked first, so an op could read any part of its
- * input from the other core's cache (half of it, on average). That had measured no slower on a
- * memory-bound update (94 us either way, 3 MB, 2 threads), but this VM
+ * input from the other core's cache (half of it, on average). That had
+ * measured no slower on a memory-bound update (94 us either way, 3 MB, 2
+ * threads), but this VM
  * sometimes runs its two vCPUs where such transfers are slow (the slow mode
  * of docs/performance.md): LeNet-5 training, 2 threads, 400 steps, 25 runs
  * alternated with the one-counter build, 72-75k -> 85-91k img/s in that
