@@ -34,9 +34,9 @@
  * measured no slower on a memory-bound update (94 us either way, 3 MB, 2
  * threads), but this VM sometimes runs its two vCPUs where such transfers
  * are slow (the slow mode of docs/performance.md): LeNet-5 training, 2
- * threads, 400 steps, 25 runs
- * alternated with the one-counter build, 72-75k -> 85-91k img/s in that
- * mode (12 pairs), 119-123k -> 120-127k outside it (12 pairs).
+ * threads, 400 steps, 25 runs alternated with the one-counter build,
+ * 72-75k -> 85-91k img/s in that mode (12 pairs), 119-123k -> 120-127k
+ * outside it (12 pairs).
  */
 #include "core/parallel.h"
 
