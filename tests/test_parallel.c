@@ -302,10 +302,10 @@ typedef struct home_ctx {
     atomic_int caller_gave_up;
 } home_ctx;
 
-static long long test_now_ns(void) {
+static long long us_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void home_chunk(void *arg, int chunk, int worker) {
@@ -316,9 +316,9 @@ static void home_chunk(void *arg, int chunk, int worker) {
         return;
     }
     if (!atomic_compare_exchange_strong(&h->caller_first, &none, chunk)) return;
-    const long long give_up = test_now_ns() + 200000000LL;
+    const long long give_up = us_now() + 200000; /* 0.2 s */
     while (atomic_load(&h->worker_first) < 0) {
-        if (test_now_ns() > give_up) {
+        if (us_now() > give_up) {
             atomic_store(&h->caller_gave_up, 1);
             return;
         }
@@ -496,12 +496,6 @@ static void test_policy_periodic_probe(void **state) {
 
 static int cores_busy(void) {
     return 1000; /* far more runnable threads than this pool has */
-}
-
-static long long us_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static void spin_us(long us) {

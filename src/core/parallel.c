@@ -72,7 +72,7 @@ typedef struct pool {
     /* The job, written by the caller before it publishes the ticket. */
     sn_chunk_fn fn;
     void *ctx;
-    int n_chunks, max_workers;
+    int max_workers;
     /* The home ranges: thread h of `homes` (min(max_workers, workers + 1))
      * owns chunks [h * n / homes, (h + 1) * n / homes); next is its next
      * unclaimed chunk (may run past end), each on its own cache line. */
@@ -322,7 +322,6 @@ void sn_parallel_for(int n_chunks, int max_workers, sn_chunk_fn fn, void *ctx) {
     }
     p->fn = fn;
     p->ctx = ctx;
-    p->n_chunks = n_chunks;
     p->max_workers = max_workers;
     p->homes = max_workers < p->n_workers + 1 ? max_workers : p->n_workers + 1;
     for (int h = 0; h < p->homes; h++) {
